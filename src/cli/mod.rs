@@ -1,0 +1,190 @@
+//! The command line: parsing, global flags, logging, dispatch, exit codes.
+//!
+//! Owns: clap, anyhow, stdout/stderr, the tokio runtime. Nothing else in
+//! the crate imports `cli`.
+
+mod ca;
+mod claude;
+pub mod completions;
+mod connect;
+mod exit;
+pub mod output;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+
+use crate::config::Config;
+use crate::paths::Dirs;
+use output::Format;
+
+/// hoopctl governs what AI coding agents do: it runs Claude Code through a
+/// local TLS-intercepting proxy with its own name-constrained CA.
+#[derive(Debug, Parser)]
+#[command(
+    name = "hoopctl",
+    version,
+    about,
+    after_help = "Quick start:\n  hoopctl connect claude-code --direct -- claude     run Claude Code through hoopctl\n  eval \"$(hoopctl connect claude-code --print-env)\"  point this shell at a running proxy\n\nFiles: HOOPCTL_CONFIG_DIR, HOOPCTL_DATA_DIR and HOOPCTL_RUNTIME_DIR override where\nhoopctl keeps its configuration, CA and logs, and runtime state."
+)]
+pub struct Cli {
+    /// Configuration profile to use.
+    #[arg(long, global = true, value_name = "NAME", env = "HOOPCTL_PROFILE")]
+    pub profile: Option<String>,
+    /// Output format of commands that report something.
+    #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
+    pub output: Format,
+    /// More logging (-v debug, -vv trace); RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Configuration file (default: config.toml in the config directory).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Manage the local certificate authority that signs intercepted hosts.
+    #[command(subcommand)]
+    Ca(ca::CaCommand),
+    /// Run an agent through hoopctl, or run the proxy for one.
+    Connect(connect::ConnectArgs),
+    /// Route plain `claude` through hoopctl via ~/.claude/settings.json.
+    #[command(subcommand)]
+    Claude(claude::ClaudeCommand),
+    /// Print a shell completion script.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+/// What every command gets: directories, configuration, profile, output.
+pub struct Context {
+    pub dirs: Dirs,
+    pub config_path: PathBuf,
+    pub config: Config,
+    pub profile: String,
+    pub output: Format,
+}
+
+impl Context {
+    fn load(cli: &Cli) -> anyhow::Result<Self> {
+        let dirs = Dirs::resolve()?;
+        let config_path = cli.config.clone().unwrap_or_else(|| dirs.config_file());
+        let config = Config::load(&config_path)?;
+        let profile = config.profile_name(cli.profile.as_deref());
+        Ok(Self { dirs, config_path, config, profile, output: cli.output })
+    }
+}
+
+/// Where log lines go.
+pub(crate) enum LogTo {
+    Stderr,
+    /// The terminal belongs to a child process.
+    File(PathBuf),
+}
+
+pub(crate) fn init_logging(verbose: u8, to: LogTo) {
+    use tracing_subscriber::EnvFilter;
+    let default = match (verbose, &to) {
+        (0, LogTo::Stderr) => "warn",
+        (0, LogTo::File(_)) => "info",
+        (1, _) => "hoopctl=debug,info",
+        _ => "trace",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let result = match to {
+        LogTo::Stderr => builder.with_writer(std::io::stderr).try_init(),
+        LogTo::File(path) => {
+            let file = path
+                .parent()
+                .map(crate::paths::ensure_dir)
+                .transpose()
+                .ok()
+                .and_then(|_| std::fs::OpenOptions::new().create(true).append(true).open(&path).ok());
+            match file {
+                Some(f) => builder.with_ansi(false).with_writer(std::sync::Mutex::new(f)).try_init(),
+                None => builder.with_writer(std::io::stderr).try_init(),
+            }
+        }
+    };
+    let _ = result;
+}
+
+/// Parses the command line, runs the command, maps errors to exit codes.
+pub fn main() -> ExitCode {
+    // Everything hoopctl creates is private to the user (keys, secrets, logs).
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
+    let cli = Cli::parse();
+    let format = cli.output;
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => exit::report(&e, format),
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    if let Command::Completions { shell } = &cli.command {
+        completions::run(*shell)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut ctx = Context::load(&cli)?;
+    match cli.command {
+        Command::Ca(cmd) => {
+            init_logging(cli.verbose, LogTo::Stderr);
+            ca::run(&mut ctx, cmd)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Claude(cmd) => {
+            init_logging(cli.verbose, LogTo::Stderr);
+            claude::run(&mut ctx, cmd)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Connect(args) => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .thread_name("hoopctl")
+                .build()
+                .context("could not start the async runtime")?;
+            runtime.block_on(connect::run(&mut ctx, args, cli.verbose))
+        }
+        Command::Completions { .. } => Ok(ExitCode::SUCCESS),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn spec_names_parse() {
+        for args in [
+            &["hoopctl", "ca", "init"][..],
+            &["hoopctl", "ca", "show", "--output", "json"],
+            &["hoopctl", "ca", "path"],
+            &["hoopctl", "ca", "rotate"],
+            &["hoopctl", "--profile", "work", "-v", "connect", "claude-code", "--direct", "--listen", "127.0.0.1:0", "--upstream", "http://127.0.0.1:1", "--policy", "p.toml", "--", "claude", "-p", "hi"],
+            &["hoopctl", "connect", "claude-code", "--print-env", "--shell", "fish"],
+            &["hoopctl", "claude", "configure"],
+            &["hoopctl", "claude", "unconfigure"],
+            &["hoopctl", "completions", "zsh"],
+            &["hoopctl", "--config", "c.toml", "--output", "json", "ca", "show"],
+        ] {
+            Cli::try_parse_from(args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
+        }
+        assert!(Cli::try_parse_from(["hoopctl", "connect", "claude-code", "--shell", "bash"]).is_err());
+        assert!(Cli::try_parse_from(["hoopctl", "connect", "claude-code", "--print-env", "--", "claude"]).is_err());
+    }
+}

@@ -1,0 +1,145 @@
+//! The TOML configuration: profiles, loaded once and passed down.
+//!
+//! Owns: the file format of `config.toml` and saving it (0600, atomic,
+//! since a profile keeps its stable proxy secret here). Must not: read
+//! the environment or decide defaults that belong to a command.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::paths;
+use crate::secret::Secret;
+
+/// The fixed, documented port of the stable foreground proxy.
+pub const DEFAULT_PORT: u16 = 7733;
+pub const DEFAULT_PROFILE: &str = "default";
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("could not read config file {path}: {source}")]
+    Read { path: PathBuf, source: io::Error },
+    #[error("invalid config file {path}: {source}")]
+    Parse { path: PathBuf, source: Box<toml::de::Error> },
+    #[error("could not write config file {path}: {source}")]
+    Write { path: PathBuf, source: io::Error },
+    #[error("could not generate a proxy secret")]
+    Random,
+}
+
+/// The whole file.
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Profile used when `--profile` is not given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_profile: Option<String>,
+    #[serde(default)]
+    pub profiles: BTreeMap<String, Profile>,
+}
+
+/// One profile: where the stable proxy listens and how it forwards.
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    /// Address of the stable foreground proxy (default `127.0.0.1:7733`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listen: Option<String>,
+    /// Policy file (TOML, SPEC section 7).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<PathBuf>,
+    /// Replaces the intercepted origin (enterprise endpoints, tests).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<String>,
+    /// Extra CA certificates (PEM) trusted for the upstream.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream_ca: Option<PathBuf>,
+    /// The stable proxy's secret, generated on first use.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy_secret: Option<String>,
+}
+
+impl Config {
+    /// Loads `path`; a missing file is an empty configuration.
+    pub fn load(path: &Path) -> Result<Self, Error> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Self::default()),
+            Err(source) => return Err(Error::Read { path: path.to_path_buf(), source }),
+        };
+        toml::from_str(&text)
+            .map_err(|source| Error::Parse { path: path.to_path_buf(), source: Box::new(source) })
+    }
+
+    pub fn save(&self, path: &Path) -> Result<(), Error> {
+        let text = toml::to_string_pretty(self).map_err(|e| Error::Write {
+            path: path.to_path_buf(),
+            source: io::Error::other(e.to_string()),
+        })?;
+        let text = format!("# hoopctl configuration (profiles). Kept 0600: it holds proxy secrets.\n{text}");
+        paths::write_private(path, text.as_bytes())
+            .map_err(|source| Error::Write { path: path.to_path_buf(), source })
+    }
+
+    /// The name of the profile to use: the flag, else `default_profile`, else `default`.
+    pub fn profile_name(&self, flag: Option<&str>) -> String {
+        flag.map(str::to_owned)
+            .or_else(|| self.default_profile.clone())
+            .unwrap_or_else(|| DEFAULT_PROFILE.to_owned())
+    }
+
+    pub fn profile(&self, name: &str) -> Profile {
+        self.profiles.get(name).cloned().unwrap_or_default()
+    }
+
+    /// The profile's stable proxy secret, generated and saved on first use.
+    pub fn stable_secret(&mut self, name: &str, path: &Path) -> Result<Secret, Error> {
+        if let Some(s) = self.profiles.get(name).and_then(|p| p.proxy_secret.clone()) {
+            return Ok(Secret::new(s));
+        }
+        let secret = Secret::random().map_err(|_| Error::Random)?;
+        self.profiles.entry(name.to_owned()).or_default().proxy_secret =
+            Some(secret.expose().to_owned());
+        self.save(path)?;
+        Ok(secret)
+    }
+}
+
+impl Profile {
+    /// The stable listen address as configured, or the documented default.
+    pub fn listen_addr(&self) -> String {
+        self.listen.clone().unwrap_or_else(|| format!("127.0.0.1:{DEFAULT_PORT}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_file_is_empty_and_unknown_keys_are_rejected() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        assert!(Config::load(&path).unwrap().profiles.is_empty());
+        std::fs::write(&path, "[profiles.default]\nlisten = \"127.0.0.1:1\"\nlistne = 3\n").unwrap();
+        let err = Config::load(&path).unwrap_err().to_string();
+        assert!(err.contains("listne"), "{err}");
+        assert!(err.contains("line 3"), "{err}");
+    }
+
+    #[test]
+    fn stable_secret_is_generated_once_and_saved_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        let mut cfg = Config::load(&path).unwrap();
+        let a = cfg.stable_secret("default", &path).unwrap();
+        let mut again = Config::load(&path).unwrap();
+        let b = again.stable_secret("default", &path).unwrap();
+        assert_eq!(a, b);
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+}

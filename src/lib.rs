@@ -1,0 +1,16 @@
+//! hoopctl: a governed, recorded path between AI coding agents and the
+//! services they talk to. See README.md and SPEC.md.
+//!
+//! The binary is a thin wrapper around [`cli`]; the other modules are the
+//! parts, usable (and tested) on their own.
+
+pub mod agent;
+pub mod anthropic;
+pub mod ca;
+pub mod cli;
+pub mod config;
+pub mod paths;
+pub mod policy;
+pub mod proxy;
+pub mod secret;
+pub mod supervisor;

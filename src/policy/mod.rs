@@ -1,0 +1,110 @@
+//! The policy: loaded from built-in defaults plus an optional TOML file
+//! (SPEC section 7), compiled once and shared as `Arc<Policy>`.
+//!
+//! Owns: the policy file format and its error messages. Must not: do I/O
+//! beyond reading the file in [`Policy::load`]; decisions are pure.
+
+pub mod egress;
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+pub use egress::{Decision, Egress};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("could not read policy file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("invalid policy file {path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+}
+
+/// Tables of the policy format that later parts of hoopctl enforce; this
+/// build reads `[egress]` only and says so instead of ignoring them.
+const NOT_YET_ENFORCED: &[&str] = &["masking", "guardrails", "audit"];
+
+#[derive(Debug, Default, Deserialize)]
+struct File {
+    #[serde(default)]
+    egress: Option<egress::Table>,
+    #[serde(flatten)]
+    rest: toml::Table,
+}
+
+/// A compiled policy.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    pub egress: Egress,
+    /// The file it came from, if any (for messages).
+    pub source: Option<PathBuf>,
+    /// Tables present in the file that this build does not enforce yet.
+    pub unenforced: Vec<String>,
+}
+
+impl Policy {
+    /// The built-in policy for Claude Code.
+    pub fn builtin() -> Self {
+        Self { egress: Egress::claude_code_default(), source: None, unenforced: Vec::new() }
+    }
+
+    /// Built-in defaults overlaid with the file at `path`.
+    pub fn load(path: &Path) -> Result<Self, Error> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| Error::Read { path: path.to_path_buf(), source })?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses policy text; `path` names it in errors.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, Error> {
+        let invalid = |message: String| Error::Invalid { path: path.to_path_buf(), message };
+        let file: File = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
+        let mut unenforced = Vec::new();
+        for key in file.rest.keys() {
+            if NOT_YET_ENFORCED.contains(&key.as_str()) {
+                unenforced.push(key.clone());
+            } else {
+                return Err(invalid(format!(
+                    "unknown table or key `{key}` (known: egress, {})",
+                    NOT_YET_ENFORCED.join(", ")
+                )));
+            }
+        }
+        let egress = match file.egress {
+            Some(t) => Egress::from_table(t).map_err(invalid)?,
+            None => Egress::claude_code_default(),
+        };
+        Ok(Self { egress, source: Some(path.to_path_buf()), unenforced })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_name_file_line_and_field() {
+        let text = "[egress]\nintercept = [\"api.anthropic.com\"]\ndefualt = \"deny\"\n";
+        let err = Policy::parse(text, Path::new("team.toml")).unwrap_err().to_string();
+        assert!(err.contains("team.toml"), "{err}");
+        assert!(err.contains("line 3"), "{err}");
+        assert!(err.contains("defualt"), "{err}");
+    }
+
+    #[test]
+    fn bad_value_is_explained() {
+        let text = "[egress]\ndefault = \"maybe\"\n";
+        let err = Policy::parse(text, Path::new("p.toml")).unwrap_err().to_string();
+        assert!(err.contains("default"), "{err}");
+        assert!(err.contains("line 2"), "{err}");
+    }
+
+    #[test]
+    fn later_tables_are_reported_not_silently_dropped() {
+        let text = "[masking]\nrehydrate = true\n";
+        let p = Policy::parse(text, Path::new("p.toml")).unwrap();
+        assert_eq!(p.unenforced, vec!["masking".to_string()]);
+        let err = Policy::parse("[egres]\n", Path::new("p.toml")).unwrap_err().to_string();
+        assert!(err.contains("egres"), "{err}");
+    }
+}

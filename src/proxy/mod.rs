@@ -1,0 +1,193 @@
+//! The forward proxy: a loopback listener that authenticates the agent,
+//! asks policy what to do with each host, terminates TLS for intercepted
+//! hosts and relays requests to the upstream.
+//!
+//! Owns: the proxy's lifecycle (bind, run, graceful drain). Must not:
+//! decide policy itself; it asks `policy`.
+
+mod accept;
+pub mod body;
+mod connect;
+mod service;
+mod tls;
+pub mod upstream;
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::ca::leaf::LeafCache;
+use crate::policy::Policy;
+use crate::secret::Secret;
+use upstream::{HttpClient, Origin};
+
+/// The user name in the proxy URL; only the password (the secret) is checked.
+pub const PROXY_USER: &str = "hoopctl";
+/// Path prefix that authenticates base-URL mode, where no proxy header is sent:
+/// `ANTHROPIC_BASE_URL=http://127.0.0.1:PORT/_hoopctl/SECRET`.
+pub const BASE_URL_PREFIX: &str = "/_hoopctl/";
+/// Largest request head accepted from the agent (431 beyond it).
+pub const MAX_HEADER_BYTES: usize = 64 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("invalid listen address {0:?}: expected IP:PORT, e.g. 127.0.0.1:7733")]
+    BadAddress(String),
+    #[error("refusing to listen on {0}: hoopctl only listens on loopback (127.0.0.1 or ::1)")]
+    NotLoopback(SocketAddr),
+    #[error("{0} is already in use (another hoopctl proxy? `hoopctl status` lists them); pick another port with --listen 127.0.0.1:PORT, or 127.0.0.1:0 for any free port")]
+    InUse(SocketAddr),
+    #[error("could not listen on {0}: {1}")]
+    Bind(SocketAddr, std::io::Error),
+}
+
+/// Timeouts of the proxy.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    /// Connecting to an upstream (TCP + TLS), so an unreachable one fails fast.
+    pub connect: Duration,
+    /// How long a client may take to send a request head (slow clients).
+    pub header_read: Duration,
+    /// How long in-flight streams may run on after shutdown begins.
+    pub drain: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            connect: Duration::from_secs(10),
+            header_read: Duration::from_secs(30),
+            drain: Duration::from_secs(15),
+        }
+    }
+}
+
+/// Everything the proxy needs, built by the supervisor.
+pub struct Settings {
+    pub secret: Secret,
+    pub policy: Arc<Policy>,
+    pub leaves: Arc<LeafCache>,
+    pub client: HttpClient,
+    /// Replaces the origin of intercepted hosts (`--upstream`).
+    pub upstream: Option<Origin>,
+    pub timeouts: Timeouts,
+}
+
+pub(crate) struct Shared {
+    settings: Settings,
+    /// Where base-URL requests go: `--upstream`, else the first intercepted host.
+    default_origin: Origin,
+    default_host: String,
+    tracker: TaskTracker,
+    /// Cancelled when shutdown begins: stop accepting, finish in-flight work.
+    graceful: CancellationToken,
+    /// Cancelled when the drain deadline passes: drop everything.
+    hard: CancellationToken,
+}
+
+impl Shared {
+    /// The origin an intercepted `host:port` is forwarded to.
+    fn origin_for(&self, host: &str, port: u16) -> Option<Origin> {
+        match &self.settings.upstream {
+            Some(o) => Some(o.clone()),
+            None => Origin::https(host, port).ok(),
+        }
+    }
+}
+
+/// A bound, not yet running proxy.
+pub struct Proxy {
+    listener: TcpListener,
+    shared: Arc<Shared>,
+}
+
+/// Parses and checks a listen address; only loopback is accepted.
+pub fn parse_listen(addr: &str) -> Result<SocketAddr, Error> {
+    let parsed: SocketAddr = match addr.strip_prefix("localhost:") {
+        Some(port) => format!("127.0.0.1:{port}").parse(),
+        None => addr.parse(),
+    }
+    .map_err(|_| Error::BadAddress(addr.to_string()))?;
+    if !parsed.ip().is_loopback() {
+        return Err(Error::NotLoopback(parsed));
+    }
+    Ok(parsed)
+}
+
+impl Proxy {
+    /// Binds `addr` (loopback only) and prepares the proxy.
+    pub async fn bind(addr: SocketAddr, settings: Settings) -> Result<Self, Error> {
+        if !addr.ip().is_loopback() {
+            return Err(Error::NotLoopback(addr));
+        }
+        let listener = TcpListener::bind(addr).await.map_err(|e| match e.kind() {
+            std::io::ErrorKind::AddrInUse => Error::InUse(addr),
+            _ => Error::Bind(addr, e),
+        })?;
+        let default_host = settings
+            .policy
+            .egress
+            .intercepted()
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "api.anthropic.com".to_string());
+        let default_origin = match &settings.upstream {
+            Some(o) => o.clone(),
+            None => Origin::https(&default_host, 443)
+                .map_err(|_| Error::BadAddress(default_host.clone()))?,
+        };
+        let shared = Arc::new(Shared {
+            settings,
+            default_origin,
+            default_host,
+            tracker: TaskTracker::new(),
+            graceful: CancellationToken::new(),
+            hard: CancellationToken::new(),
+        });
+        Ok(Self { listener, shared })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from((IpAddr::from([127, 0, 0, 1]), 0)))
+    }
+
+    /// Runs until `shutdown` is cancelled, then stops accepting, lets
+    /// in-flight requests and streams finish for up to the drain timeout,
+    /// and returns how many connections were still open when it gave up.
+    pub async fn run(self, shutdown: CancellationToken) -> usize {
+        let shared = self.shared.clone();
+        // Mint the intercepted hosts' leaves now, off the accept path, so
+        // the first connection does not pay for it.
+        let warm = shared.clone();
+        shared.tracker.spawn(async move {
+            let mut hosts = warm.settings.policy.egress.intercepted().to_vec();
+            hosts.push(crate::ca::leaf::LOOPBACK.to_string());
+            for host in hosts {
+                if let Err(e) = warm.settings.leaves.server_config(&host).await {
+                    tracing::warn!(host, error = %e, "could not mint leaf certificate");
+                }
+            }
+        });
+        accept::run(self.listener, shared.clone(), shutdown).await;
+        shared.graceful.cancel();
+        shared.tracker.close();
+        let open = shared.tracker.len();
+        if open > 0 {
+            tracing::info!(open, "draining in-flight connections");
+        }
+        if tokio::time::timeout(shared.settings.timeouts.drain, shared.tracker.wait()).await.is_err() {
+            let left = shared.tracker.len();
+            tracing::warn!(left, "drain timeout reached; closing the remaining connections");
+            shared.hard.cancel();
+            let _ = tokio::time::timeout(Duration::from_secs(2), shared.tracker.wait()).await;
+            return left;
+        }
+        0
+    }
+}

@@ -1,0 +1,173 @@
+//! The per-request pipeline: header hygiene, forward to the upstream,
+//! relay the response. Later issues add masking, recording and the
+//! response inspector here.
+//!
+//! Owns: hop-by-hop header handling (RFC 9110 section 7.6.1) and turning
+//! upstream failures into Anthropic-shaped errors.
+
+use std::error::Error as _;
+use std::time::Instant;
+
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Request, Response, StatusCode, Version};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+
+use super::body::{self, Body, Relay};
+use super::upstream::Origin;
+use super::Shared;
+use crate::anthropic::error::ApiError;
+
+/// Headers that describe one connection, never the message (RFC 9110
+/// 7.6.1), plus the proxy's own.
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "proxy-connection",
+    "keep-alive",
+    "proxy-authorization",
+    "proxy-authenticate",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// Removes hop-by-hop headers, including those named by `Connection`.
+pub(super) fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
+        .collect();
+    for name in named {
+        headers.remove(name);
+    }
+    for name in HOP_BY_HOP {
+        headers.remove(*name);
+    }
+}
+
+/// An Anthropic-shaped error response (SPEC section 3).
+pub(super) fn error_response(err: &ApiError) -> Response<Body> {
+    let request_id = format!("req_hoopctl_{}", crate::secret::random_hex(12).unwrap_or_default());
+    let mut resp = Response::new(body::full(err.to_json(&request_id)));
+    *resp.status_mut() = StatusCode::from_u16(err.status).unwrap_or(StatusCode::BAD_GATEWAY);
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        h.insert("request-id", v);
+    }
+    if !err.should_retry {
+        h.insert("x-should-retry", HeaderValue::from_static("false"));
+    }
+    resp
+}
+
+/// The whole cause chain of an error on one line.
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        let msg = s.to_string();
+        if !out.contains(&msg) {
+            out.push_str(": ");
+            out.push_str(&msg);
+        }
+        cur = s.source();
+    }
+    out
+}
+
+/// Forwards `req` to `origin` + `path_and_query` and relays the answer.
+pub(super) async fn forward(
+    shared: &Shared,
+    req: Request<Incoming>,
+    origin: &Origin,
+    path_and_query: &str,
+) -> Response<Body> {
+    let started = Instant::now();
+    let (mut parts, incoming) = req.into_parts();
+    let method = parts.method.clone();
+    parts.uri = match origin.uri(path_and_query) {
+        Ok(u) => u,
+        Err(e) => return error_response(&ApiError::final_(400, format!("hoopctl: invalid request path: {e}"))),
+    };
+    strip_hop_by_hop(&mut parts.headers);
+    // The client sets Host (HTTP/1.1) or :authority (HTTP/2) from the URI.
+    parts.headers.remove(header::HOST);
+    parts.version = Version::HTTP_11;
+    let req = Request::from_parts(parts, body::incoming(incoming));
+    let result = shared.settings.client.request(req).await;
+    match result {
+        Ok(resp) => {
+            let (mut parts, incoming) = resp.into_parts();
+            strip_hop_by_hop(&mut parts.headers);
+            let sse = parts
+                .headers
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.trim_start().starts_with("text/event-stream"));
+            tracing::info!(
+                %method,
+                upstream = %origin,
+                path = path_and_query.split('?').next().unwrap_or(""),
+                status = parts.status.as_u16(),
+                ms = started.elapsed().as_millis() as u64,
+                "request"
+            );
+            let relay = Relay::new(incoming, sse, origin.to_string());
+            Response::from_parts(parts, relay.boxed_unsync())
+        }
+        Err(e) => {
+            let detail = chain(&e);
+            let message = if e.is_connect() {
+                if started.elapsed() >= shared.settings.timeouts.connect {
+                    format!("hoopctl could not reach the upstream {origin}: connecting timed out after {}s. Check your network or the --upstream setting.", shared.settings.timeouts.connect.as_secs())
+                } else {
+                    format!("hoopctl could not reach the upstream {origin} ({detail}). Check your network or the --upstream setting.")
+                }
+            } else if e.source().is_some_and(|s| s.is::<hyper::Error>() || s.is::<std::io::Error>()) {
+                format!("the upstream {origin} closed the connection before answering ({detail})")
+            } else {
+                format!("hoopctl could not forward the request to {origin} ({detail})")
+            };
+            tracing::warn!(%method, upstream = %origin, error = %detail, "upstream request failed");
+            error_response(&ApiError::new(502, message))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hop_by_hop_headers_go_and_end_to_end_ones_stay() {
+        let mut h = HeaderMap::new();
+        h.insert("connection", HeaderValue::from_static("close, x-custom-hop"));
+        h.insert("x-custom-hop", HeaderValue::from_static("1"));
+        h.insert("proxy-authorization", HeaderValue::from_static("Basic x"));
+        h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        h.insert("transfer-encoding", HeaderValue::from_static("chunked"));
+        h.insert("anthropic-version", HeaderValue::from_static("2023-06-01"));
+        h.insert("anthropic-beta", HeaderValue::from_static("x"));
+        h.insert("x-api-key", HeaderValue::from_static("k"));
+        h.insert("content-encoding", HeaderValue::from_static("gzip"));
+        strip_hop_by_hop(&mut h);
+        let mut left: Vec<_> = h.keys().map(|k| k.as_str()).collect();
+        left.sort();
+        assert_eq!(left, vec!["anthropic-beta", "anthropic-version", "content-encoding", "x-api-key"]);
+    }
+
+    #[test]
+    fn error_response_shape() {
+        let r = error_response(&ApiError::final_(401, "run hoopctl login"));
+        assert_eq!(r.status(), 401);
+        assert_eq!(r.headers()["x-should-retry"], "false");
+        assert!(r.headers()["request-id"].to_str().unwrap().starts_with("req_hoopctl_"));
+        let r = error_response(&ApiError::new(502, "down"));
+        assert!(r.headers().get("x-should-retry").is_none());
+    }
+}

@@ -1,0 +1,176 @@
+//! `hoopctl connect`: builds the proxy from its parts, then either runs a
+//! child command through it (forwarding signals, exiting with the child's
+//! code) or runs it in the foreground until Ctrl-C / SIGTERM; then drains.
+//!
+//! Owns: process lifecycle and signals. Must not: print (the CLI does,
+//! through the callbacks it passes).
+
+use std::ffi::OsString;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tokio::signal::unix::{signal, SignalKind};
+use tokio_util::sync::CancellationToken;
+
+use crate::agent::claude_code::{ProxyEnv, SHADOWED};
+use crate::ca::{leaf::LeafCache, Ca};
+use crate::policy::Policy;
+use crate::proxy::upstream::{self, Origin};
+use crate::proxy::{self, Proxy, Settings, Timeouts};
+use crate::secret::Secret;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Ca(#[from] crate::ca::Error),
+    #[error(transparent)]
+    Proxy(#[from] proxy::Error),
+    #[error(transparent)]
+    Upstream(#[from] upstream::Error),
+    #[error("could not start `{program}`: {source}")]
+    Spawn { program: String, source: std::io::Error },
+    #[error("could not wait for the child process: {0}")]
+    Wait(std::io::Error),
+    #[error("could not install signal handlers: {0}")]
+    Signals(std::io::Error),
+}
+
+pub struct Options {
+    pub policy: Policy,
+    pub ca_dir: PathBuf,
+    pub listen: SocketAddr,
+    pub secret: Secret,
+    pub upstream: Option<Origin>,
+    pub upstream_ca: Option<PathBuf>,
+    pub timeouts: Timeouts,
+}
+
+/// A bound proxy and how to reach it.
+pub struct Started {
+    pub proxy: Proxy,
+    pub env: ProxyEnv,
+    pub ca_created: bool,
+}
+
+/// The crypto provider hoopctl uses everywhere (ring), passed explicitly.
+pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// Loads (or creates) the CA, builds the upstream client and binds.
+pub async fn start(opts: Options) -> Result<Started, Error> {
+    let hosts = opts.policy.egress.intercepted().to_vec();
+    let (ca, ca_created) = Ca::load_or_create(&opts.ca_dir, &hosts)?;
+    ca.check_covers(&hosts)?;
+    let ca_cert = ca.cert_path().to_path_buf();
+    let provider = provider();
+    let leaves = Arc::new(LeafCache::new(Arc::new(ca), provider.clone())?);
+    let roots = upstream::roots(opts.upstream_ca.as_deref())?;
+    let client = upstream::client(roots, provider, opts.timeouts.connect)?;
+    let settings = Settings {
+        secret: opts.secret.clone(),
+        policy: Arc::new(opts.policy),
+        leaves,
+        client,
+        upstream: opts.upstream,
+        timeouts: opts.timeouts,
+    };
+    let proxy = Proxy::bind(opts.listen, settings).await?;
+    let env = ProxyEnv { listen: proxy.local_addr(), secret: opts.secret, ca_cert };
+    Ok(Started { proxy, env, ca_created })
+}
+
+/// Runs `command` with the proxy environment and returns its exit code
+/// (128 + N when a signal N ended it).
+pub async fn run_child(started: Started, command: &[OsString]) -> Result<i32, Error> {
+    let Some((program, args)) = command.split_first() else {
+        return Ok(0);
+    };
+    let shutdown = CancellationToken::new();
+    let proxy_task = tokio::spawn(started.proxy.run(shutdown.clone()));
+    let mut cmd = tokio::process::Command::new(program);
+    cmd.args(args);
+    for key in SHADOWED {
+        cmd.env_remove(key);
+    }
+    cmd.envs(started.env.vars());
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(source) => {
+            shutdown.cancel();
+            let _ = proxy_task.await;
+            return Err(Error::Spawn { program: program.to_string_lossy().into_owned(), source });
+        }
+    };
+    let status = forward_signals_until_exit(&mut child).await;
+    shutdown.cancel();
+    let _ = proxy_task.await;
+    let status = status?;
+    use std::os::unix::process::ExitStatusExt;
+    Ok(status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(1)))
+}
+
+async fn forward_signals_until_exit(child: &mut tokio::process::Child) -> Result<std::process::ExitStatus, Error> {
+    use nix::sys::signal::{kill, Signal};
+    use nix::unistd::Pid;
+    let mut term = signal(SignalKind::terminate()).map_err(Error::Signals)?;
+    let mut hup = signal(SignalKind::hangup()).map_err(Error::Signals)?;
+    let mut int = signal(SignalKind::interrupt()).map_err(Error::Signals)?;
+    let mut quit = signal(SignalKind::quit()).map_err(Error::Signals)?;
+    // With a terminal, Ctrl-C already reaches the child (same process
+    // group); sending it again would make Claude Code quit at the first press.
+    let from_terminal = std::io::IsTerminal::is_terminal(&std::io::stdin());
+    let pid = child.id().map(|id| Pid::from_raw(id as i32));
+    let send = |sig: Signal| {
+        if let Some(pid) = pid {
+            let _ = kill(pid, sig);
+        }
+    };
+    loop {
+        tokio::select! {
+            status = child.wait() => return status.map_err(Error::Wait),
+            _ = term.recv() => send(Signal::SIGTERM),
+            _ = hup.recv() => send(Signal::SIGHUP),
+            _ = quit.recv() => send(Signal::SIGQUIT),
+            _ = int.recv() => if !from_terminal { send(Signal::SIGINT) },
+        }
+    }
+}
+
+/// Runs the proxy until Ctrl-C or SIGTERM. `on_stop` is told when the
+/// drain begins. `state` is written while running (for `status`).
+pub async fn run_foreground(
+    started: Started,
+    state: &Path,
+    on_stop: impl FnOnce(),
+) -> Result<usize, Error> {
+    let shutdown = CancellationToken::new();
+    let info = serde_json::json!({
+        "pid": std::process::id(),
+        "listen": started.env.listen.to_string(),
+        "ca_cert": started.env.ca_cert,
+    });
+    if let Err(e) = crate::paths::write_private(state, info.to_string().as_bytes()) {
+        tracing::warn!(path = %state.display(), error = %e, "could not write the proxy state file");
+    }
+    let mut term = signal(SignalKind::terminate()).map_err(Error::Signals)?;
+    let mut int = signal(SignalKind::interrupt()).map_err(Error::Signals)?;
+    let stop = shutdown.clone();
+    let mut proxy_task = tokio::spawn(started.proxy.run(shutdown.clone()));
+    let left = tokio::select! {
+        _ = term.recv() => None,
+        _ = int.recv() => None,
+        r = &mut proxy_task => Some(r.unwrap_or(0)),
+    };
+    let left = match left {
+        Some(n) => n,
+        None => {
+            on_stop();
+            stop.cancel();
+            proxy_task.await.unwrap_or(0)
+        }
+    };
+    let _ = std::fs::remove_file(state);
+    Ok(left)
+}

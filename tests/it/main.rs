@@ -1,0 +1,9 @@
+//! The single integration-test binary (links once): one module per area.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+mod ca;
+mod claude_code;
+mod cli;
+mod proxy;

@@ -1,0 +1,191 @@
+//! Test support: the hoopctl process harness and the doubles it talks to.
+#![allow(dead_code)]
+
+pub mod client;
+pub mod fake_anthropic;
+pub mod upstream;
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::Value;
+
+pub fn hoopctl_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_hoopctl")
+}
+
+/// A private world for one test: hoopctl's directories and a HOME.
+pub struct Env {
+    pub dir: tempfile::TempDir,
+}
+
+impl Default for Env {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Env {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("home")).unwrap();
+        Self { dir }
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    pub fn home(&self) -> PathBuf {
+        self.path("home")
+    }
+
+    pub fn ca_cert(&self) -> PathBuf {
+        self.path("data/ca/ca.pem")
+    }
+
+    /// Applies the isolated environment to any command.
+    pub fn apply(&self, cmd: &mut Command) {
+        cmd.env("HOOPCTL_CONFIG_DIR", self.path("config"))
+            .env("HOOPCTL_DATA_DIR", self.path("data"))
+            .env("HOOPCTL_RUNTIME_DIR", self.path("run"))
+            .env("HOME", self.home())
+            .env_remove("CLAUDE_CONFIG_DIR")
+            .env_remove("RUST_LOG")
+            .env_remove("HOOPCTL_PROFILE");
+        for v in ["HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy", "ALL_PROXY"] {
+            cmd.env_remove(v);
+        }
+    }
+
+    /// `hoopctl` with this environment.
+    pub fn cmd(&self) -> Command {
+        let mut cmd = Command::new(hoopctl_bin());
+        self.apply(&mut cmd);
+        cmd
+    }
+
+    /// Runs hoopctl to completion; panics with its output if it fails.
+    pub fn run_ok(&self, args: &[&str]) -> String {
+        let out = self.cmd().args(args).stdin(Stdio::null()).output().unwrap();
+        assert!(
+            out.status.success(),
+            "hoopctl {args:?} failed: {:?}\nstdout: {}\nstderr: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Starts `hoopctl --output json connect claude-code --direct --listen 127.0.0.1:0 ARGS`
+    /// in the foreground and waits for its ready line.
+    pub fn start_proxy(&self, args: &[&str]) -> Proxy {
+        let mut cmd = self.cmd();
+        cmd.args(["--output", "json", "connect", "claude-code", "--direct", "--listen", "127.0.0.1:0"]);
+        cmd.args(args);
+        Proxy::spawn(cmd)
+    }
+}
+
+/// A running foreground proxy.
+pub struct Proxy {
+    pub child: Child,
+    pub ready: Value,
+    pub addr: SocketAddr,
+    pub secret: String,
+    pub proxy_url: String,
+    pub ca_cert: PathBuf,
+    lines: mpsc::Receiver<String>,
+}
+
+fn read_lines(stdout: ChildStdout) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+impl Proxy {
+    pub fn spawn(mut cmd: Command) -> Self {
+        let mut child = cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().unwrap();
+        let lines = read_lines(child.stdout.take().unwrap());
+        let line = match lines.recv_timeout(Duration::from_secs(20)) {
+            Ok(l) => l,
+            Err(e) => {
+                let _ = child.kill();
+                panic!("hoopctl printed no ready line: {e}; exit: {:?}", child.wait());
+            }
+        };
+        let ready: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("bad ready line {line:?}: {e}"));
+        assert_eq!(ready["event"], "listening", "{ready}");
+        let addr: SocketAddr = ready["listen"].as_str().unwrap().parse().unwrap();
+        let proxy_url = ready["proxy_url"].as_str().unwrap().to_string();
+        let secret = proxy_url.split('@').next().unwrap().rsplit(':').next().unwrap().to_string();
+        let ca_cert = PathBuf::from(ready["ca_cert"].as_str().unwrap());
+        Self { child, ready, addr, secret, proxy_url, ca_cert, lines }
+    }
+
+    pub fn ca_pem(&self) -> String {
+        std::fs::read_to_string(&self.ca_cert).unwrap()
+    }
+
+    /// Sends SIGTERM and waits; returns the exit status and the lines printed after the ready line.
+    pub fn stop(&mut self) -> (ExitStatus, Vec<String>) {
+        signal(&self.child, "TERM");
+        let status = self.child.wait().unwrap();
+        let rest = self.lines.try_iter().collect();
+        (status, rest)
+    }
+
+    /// Waits for the process to exit (with a deadline).
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = std::time::Instant::now() + timeout;
+        while std::time::Instant::now() < deadline {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return Some(s);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
+    pub fn next_line(&self, timeout: Duration) -> Option<String> {
+        self.lines.recv_timeout(timeout).ok()
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Sends a signal by name (`kill -s NAME PID`).
+pub fn signal(child: &Child, name: &str) {
+    let ok = Command::new("kill").args(["-s", name, &child.id().to_string()]).status().unwrap();
+    assert!(ok.success());
+}
+
+/// Whether a program is on PATH (for clear failures, never silent skips).
+pub fn require(program: &str) {
+    let found = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
+        .unwrap_or(false);
+    assert!(found, "`{program}` is needed by this test; .ci/run installs it");
+}
+
+pub fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
