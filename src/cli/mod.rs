@@ -26,7 +26,7 @@ use output::Format;
 #[command(
     name = "hoopctl",
     version,
-    about,
+
     after_help = "Quick start:\n  hoopctl connect claude-code --direct -- claude     run Claude Code through hoopctl\n  eval \"$(hoopctl connect claude-code --print-env)\"  point this shell at a running proxy\n\nFiles: HOOPCTL_CONFIG_DIR, HOOPCTL_DATA_DIR and HOOPCTL_RUNTIME_DIR override where\nhoopctl keeps its configuration, CA and logs, and runtime state."
 )]
 pub struct Cli {
@@ -51,7 +51,6 @@ pub enum Command {
     /// Manage the local certificate authority that signs intercepted hosts.
     #[command(subcommand)]
     Ca(ca::CaCommand),
-    /// Run an agent through hoopctl, or run the proxy for one.
     Connect(connect::ConnectArgs),
     /// Route plain `claude` through hoopctl via ~/.claude/settings.json.
     #[command(subcommand)]

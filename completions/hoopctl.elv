@@ -1,0 +1,210 @@
+
+use builtin;
+use str;
+
+set edit:completion:arg-completer[hoopctl] = {|@words|
+    fn spaces {|n|
+        builtin:repeat $n ' ' | str:join ''
+    }
+    fn cand {|text desc|
+        edit:complex-candidate $text &display=$text' '(spaces (- 14 (wcswidth $text)))$desc
+    }
+    var command = 'hoopctl'
+    for word $words[1..-1] {
+        if (str:has-prefix $word '-') {
+            break
+        }
+        set command = $command';'$word
+    }
+    var completions = [
+        &'hoopctl'= {
+            cand --profile 'Configuration profile to use'
+            cand --output 'Output format of commands that report something'
+            cand --config 'Configuration file (default: config.toml in the config directory)'
+            cand -v 'More logging (-v debug, -vv trace); RUST_LOG overrides'
+            cand --verbose 'More logging (-v debug, -vv trace); RUST_LOG overrides'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand ca 'Manage the local certificate authority that signs intercepted hosts'
+            cand connect 'Run an agent through hoopctl.'
+            cand claude 'Route plain `claude` through hoopctl via ~/.claude/settings.json'
+            cand completions 'Print a shell completion script'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'hoopctl;ca'= {
+            cand --profile 'Configuration profile to use'
+            cand --output 'Output format of commands that report something'
+            cand --config 'Configuration file (default: config.toml in the config directory)'
+            cand -v 'More logging (-v debug, -vv trace); RUST_LOG overrides'
+            cand --verbose 'More logging (-v debug, -vv trace); RUST_LOG overrides'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand init 'Create the local CA (done automatically by the first `connect`)'
+            cand show 'Print the CA''s subject, validity, SHA-256 fingerprint and name constraints'
+            cand path 'Print the path of the CA certificate (PEM), e.g. for NODE_EXTRA_CA_CERTS'
+            cand rotate 'Replace the CA with a new one (new key); restart running proxies afterwards'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'hoopctl;ca;init'= {
+            cand --profile 'Configuration profile to use'
+            cand --output 'Output format of commands that report something'
+            cand --config 'Configuration file (default: config.toml in the config directory)'
+            cand -v 'More logging (-v debug, -vv trace); RUST_LOG overrides'
+            cand --verbose 'More logging (-v debug, -vv trace); RUST_LOG overrides'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'hoopctl;ca;show'= {
+            cand --profile 'Configuration profile to use'
+            cand --output 'Output format of commands that report something'
+            cand --config 'Configuration file (default: config.toml in the config directory)'
+            cand -v 'More logging (-v debug, -vv trace); RUST_LOG overrides'
+            cand --verbose 'More logging (-v debug, -vv trace); RUST_LOG overrides'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'hoopctl;ca;path'= {
+            cand --profile 'Configuration profile to use'
+            cand --output 'Output format of commands that report something'
+            cand --config 'Configuration file (default: config.toml in the config directory)'
+            cand -v 'More logging (-v debug, -vv trace); RUST_LOG overrides'
+            cand --verbose 'More logging (-v debug, -vv trace); RUST_LOG overrides'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'hoopctl;ca;rotate'= {
+            cand --profile 'Configuration profile to use'
+            cand --output 'Output format of commands that report something'
+            cand --config 'Configuration file (default: config.toml in the config directory)'
+            cand -v 'More logging (-v debug, -vv trace); RUST_LOG overrides'
+            cand --verbose 'More logging (-v debug, -vv trace); RUST_LOG overrides'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'hoopctl;ca;help'= {
+            cand init 'Create the local CA (done automatically by the first `connect`)'
+            cand show 'Print the CA''s subject, validity, SHA-256 fingerprint and name constraints'
+            cand path 'Print the path of the CA certificate (PEM), e.g. for NODE_EXTRA_CA_CERTS'
+            cand rotate 'Replace the CA with a new one (new key); restart running proxies afterwards'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'hoopctl;ca;help;init'= {
+        }
+        &'hoopctl;ca;help;show'= {
+        }
+        &'hoopctl;ca;help;path'= {
+        }
+        &'hoopctl;ca;help;rotate'= {
+        }
+        &'hoopctl;ca;help;help'= {
+        }
+        &'hoopctl;connect'= {
+            cand --listen 'Loopback address to listen on (default: a free port with a command, the profile''s stable address without; 127.0.0.1:0 picks any free port)'
+            cand --upstream 'Send intercepted requests here instead of https://api.anthropic.com (http or https URL)'
+            cand --upstream-ca 'Extra CA certificates (PEM) to trust for the upstream, besides the system store'
+            cand --policy 'Policy file (TOML); built-in defaults apply where it is silent'
+            cand --shell 'Shell to quote --print-env lines for (default: from $SHELL)'
+            cand --connect-timeout 'Seconds to wait for an upstream connection before answering 502'
+            cand --header-read-timeout 'Seconds a client may take to send a request head before it is dropped'
+            cand --drain-timeout 'Seconds in-flight streams may run on after Ctrl-C / SIGTERM'
+            cand --profile 'Configuration profile to use'
+            cand --output 'Output format of commands that report something'
+            cand --config 'Configuration file (default: config.toml in the config directory)'
+            cand --direct 'Send traffic straight to the API (no gateway); the agent''s own key is used'
+            cand --print-env 'Only print the environment for the stable proxy, quoted for a shell, and exit'
+            cand -v 'More logging (-v debug, -vv trace); RUST_LOG overrides'
+            cand --verbose 'More logging (-v debug, -vv trace); RUST_LOG overrides'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'hoopctl;claude'= {
+            cand --profile 'Configuration profile to use'
+            cand --output 'Output format of commands that report something'
+            cand --config 'Configuration file (default: config.toml in the config directory)'
+            cand -v 'More logging (-v debug, -vv trace); RUST_LOG overrides'
+            cand --verbose 'More logging (-v debug, -vv trace); RUST_LOG overrides'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand configure 'Set HTTPS_PROXY, NODE_EXTRA_CA_CERTS and NO_PROXY in the `env` block of ~/.claude/settings.json (other keys kept; a backup is written)'
+            cand unconfigure 'Remove hoopctl''s keys again (restoring values they replaced)'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'hoopctl;claude;configure'= {
+            cand --listen 'Address of the stable proxy (default: the profile''s, 127.0.0.1:7733)'
+            cand --profile 'Configuration profile to use'
+            cand --output 'Output format of commands that report something'
+            cand --config 'Configuration file (default: config.toml in the config directory)'
+            cand -v 'More logging (-v debug, -vv trace); RUST_LOG overrides'
+            cand --verbose 'More logging (-v debug, -vv trace); RUST_LOG overrides'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'hoopctl;claude;unconfigure'= {
+            cand --profile 'Configuration profile to use'
+            cand --output 'Output format of commands that report something'
+            cand --config 'Configuration file (default: config.toml in the config directory)'
+            cand -v 'More logging (-v debug, -vv trace); RUST_LOG overrides'
+            cand --verbose 'More logging (-v debug, -vv trace); RUST_LOG overrides'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'hoopctl;claude;help'= {
+            cand configure 'Set HTTPS_PROXY, NODE_EXTRA_CA_CERTS and NO_PROXY in the `env` block of ~/.claude/settings.json (other keys kept; a backup is written)'
+            cand unconfigure 'Remove hoopctl''s keys again (restoring values they replaced)'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'hoopctl;claude;help;configure'= {
+        }
+        &'hoopctl;claude;help;unconfigure'= {
+        }
+        &'hoopctl;claude;help;help'= {
+        }
+        &'hoopctl;completions'= {
+            cand --profile 'Configuration profile to use'
+            cand --output 'Output format of commands that report something'
+            cand --config 'Configuration file (default: config.toml in the config directory)'
+            cand -v 'More logging (-v debug, -vv trace); RUST_LOG overrides'
+            cand --verbose 'More logging (-v debug, -vv trace); RUST_LOG overrides'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'hoopctl;help'= {
+            cand ca 'Manage the local certificate authority that signs intercepted hosts'
+            cand connect 'Run an agent through hoopctl.'
+            cand claude 'Route plain `claude` through hoopctl via ~/.claude/settings.json'
+            cand completions 'Print a shell completion script'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'hoopctl;help;ca'= {
+            cand init 'Create the local CA (done automatically by the first `connect`)'
+            cand show 'Print the CA''s subject, validity, SHA-256 fingerprint and name constraints'
+            cand path 'Print the path of the CA certificate (PEM), e.g. for NODE_EXTRA_CA_CERTS'
+            cand rotate 'Replace the CA with a new one (new key); restart running proxies afterwards'
+        }
+        &'hoopctl;help;ca;init'= {
+        }
+        &'hoopctl;help;ca;show'= {
+        }
+        &'hoopctl;help;ca;path'= {
+        }
+        &'hoopctl;help;ca;rotate'= {
+        }
+        &'hoopctl;help;connect'= {
+        }
+        &'hoopctl;help;claude'= {
+            cand configure 'Set HTTPS_PROXY, NODE_EXTRA_CA_CERTS and NO_PROXY in the `env` block of ~/.claude/settings.json (other keys kept; a backup is written)'
+            cand unconfigure 'Remove hoopctl''s keys again (restoring values they replaced)'
+        }
+        &'hoopctl;help;claude;configure'= {
+        }
+        &'hoopctl;help;claude;unconfigure'= {
+        }
+        &'hoopctl;help;completions'= {
+        }
+        &'hoopctl;help;help'= {
+        }
+    ]
+    $completions[$command]
+}

@@ -1,0 +1,139 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_hoopctl_global_optspecs
+    string join \n profile= output= v/verbose config= h/help V/version
+end
+
+function __fish_hoopctl_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_hoopctl_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_hoopctl_using_subcommand
+    set -l cmd (__fish_hoopctl_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c hoopctl -n "__fish_hoopctl_needs_command" -l profile -d 'Configuration profile to use' -r
+complete -c hoopctl -n "__fish_hoopctl_needs_command" -l output -d 'Output format of commands that report something' -r -f -a "text\t''
+json\t''"
+complete -c hoopctl -n "__fish_hoopctl_needs_command" -l config -d 'Configuration file (default: config.toml in the config directory)' -r -F
+complete -c hoopctl -n "__fish_hoopctl_needs_command" -s v -l verbose -d 'More logging (-v debug, -vv trace); RUST_LOG overrides'
+complete -c hoopctl -n "__fish_hoopctl_needs_command" -s h -l help -d 'Print help'
+complete -c hoopctl -n "__fish_hoopctl_needs_command" -s V -l version -d 'Print version'
+complete -c hoopctl -n "__fish_hoopctl_needs_command" -f -a "ca" -d 'Manage the local certificate authority that signs intercepted hosts'
+complete -c hoopctl -n "__fish_hoopctl_needs_command" -f -a "connect" -d 'Run an agent through hoopctl.'
+complete -c hoopctl -n "__fish_hoopctl_needs_command" -f -a "claude" -d 'Route plain `claude` through hoopctl via ~/.claude/settings.json'
+complete -c hoopctl -n "__fish_hoopctl_needs_command" -f -a "completions" -d 'Print a shell completion script'
+complete -c hoopctl -n "__fish_hoopctl_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand ca; and not __fish_seen_subcommand_from init show path rotate help" -l profile -d 'Configuration profile to use' -r
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand ca; and not __fish_seen_subcommand_from init show path rotate help" -l output -d 'Output format of commands that report something' -r -f -a "text\t''
+json\t''"
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand ca; and not __fish_seen_subcommand_from init show path rotate help" -l config -d 'Configuration file (default: config.toml in the config directory)' -r -F
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand ca; and not __fish_seen_subcommand_from init show path rotate help" -s v -l verbose -d 'More logging (-v debug, -vv trace); RUST_LOG overrides'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand ca; and not __fish_seen_subcommand_from init show path rotate help" -s h -l help -d 'Print help'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand ca; and not __fish_seen_subcommand_from init show path rotate help" -f -a "init" -d 'Create the local CA (done automatically by the first `connect`)'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand ca; and not __fish_seen_subcommand_from init show path rotate help" -f -a "show" -d 'Print the CA\'s subject, validity, SHA-256 fingerprint and name constraints'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand ca; and not __fish_seen_subcommand_from init show path rotate help" -f -a "path" -d 'Print the path of the CA certificate (PEM), e.g. for NODE_EXTRA_CA_CERTS'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand ca; and not __fish_seen_subcommand_from init show path rotate help" -f -a "rotate" -d 'Replace the CA with a new one (new key); restart running proxies afterwards'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand ca; and not __fish_seen_subcommand_from init show path rotate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand ca; and __fish_seen_subcommand_from init" -l profile -d 'Configuration profile to use' -r
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand ca; and __fish_seen_subcommand_from init" -l output -d 'Output format of commands that report something' -r -f -a "text\t''
+json\t''"
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand ca; and __fish_seen_subcommand_from init" -l config -d 'Configuration file (default: config.toml in the config directory)' -r -F
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand ca; and __fish_seen_subcommand_from init" -s v -l verbose -d 'More logging (-v debug, -vv trace); RUST_LOG overrides'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand ca; and __fish_seen_subcommand_from init" -s h -l help -d 'Print help'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand ca; and __fish_seen_subcommand_from show" -l profile -d 'Configuration profile to use' -r
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand ca; and __fish_seen_subcommand_from show" -l output -d 'Output format of commands that report something' -r -f -a "text\t''
+json\t''"
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand ca; and __fish_seen_subcommand_from show" -l config -d 'Configuration file (default: config.toml in the config directory)' -r -F
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand ca; and __fish_seen_subcommand_from show" -s v -l verbose -d 'More logging (-v debug, -vv trace); RUST_LOG overrides'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand ca; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand ca; and __fish_seen_subcommand_from path" -l profile -d 'Configuration profile to use' -r
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand ca; and __fish_seen_subcommand_from path" -l output -d 'Output format of commands that report something' -r -f -a "text\t''
+json\t''"
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand ca; and __fish_seen_subcommand_from path" -l config -d 'Configuration file (default: config.toml in the config directory)' -r -F
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand ca; and __fish_seen_subcommand_from path" -s v -l verbose -d 'More logging (-v debug, -vv trace); RUST_LOG overrides'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand ca; and __fish_seen_subcommand_from path" -s h -l help -d 'Print help'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand ca; and __fish_seen_subcommand_from rotate" -l profile -d 'Configuration profile to use' -r
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand ca; and __fish_seen_subcommand_from rotate" -l output -d 'Output format of commands that report something' -r -f -a "text\t''
+json\t''"
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand ca; and __fish_seen_subcommand_from rotate" -l config -d 'Configuration file (default: config.toml in the config directory)' -r -F
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand ca; and __fish_seen_subcommand_from rotate" -s v -l verbose -d 'More logging (-v debug, -vv trace); RUST_LOG overrides'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand ca; and __fish_seen_subcommand_from rotate" -s h -l help -d 'Print help'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand ca; and __fish_seen_subcommand_from help" -f -a "init" -d 'Create the local CA (done automatically by the first `connect`)'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand ca; and __fish_seen_subcommand_from help" -f -a "show" -d 'Print the CA\'s subject, validity, SHA-256 fingerprint and name constraints'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand ca; and __fish_seen_subcommand_from help" -f -a "path" -d 'Print the path of the CA certificate (PEM), e.g. for NODE_EXTRA_CA_CERTS'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand ca; and __fish_seen_subcommand_from help" -f -a "rotate" -d 'Replace the CA with a new one (new key); restart running proxies afterwards'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand ca; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand connect" -l listen -d 'Loopback address to listen on (default: a free port with a command, the profile\'s stable address without; 127.0.0.1:0 picks any free port)' -r
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand connect" -l upstream -d 'Send intercepted requests here instead of https://api.anthropic.com (http or https URL)' -r
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand connect" -l upstream-ca -d 'Extra CA certificates (PEM) to trust for the upstream, besides the system store' -r -F
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand connect" -l policy -d 'Policy file (TOML); built-in defaults apply where it is silent' -r -F
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand connect" -l shell -d 'Shell to quote --print-env lines for (default: from $SHELL)' -r -f -a "bash\t''
+zsh\t''
+fish\t''
+powershell\t''"
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand connect" -l connect-timeout -d 'Seconds to wait for an upstream connection before answering 502' -r
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand connect" -l header-read-timeout -d 'Seconds a client may take to send a request head before it is dropped' -r
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand connect" -l drain-timeout -d 'Seconds in-flight streams may run on after Ctrl-C / SIGTERM' -r
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand connect" -l profile -d 'Configuration profile to use' -r
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand connect" -l output -d 'Output format of commands that report something' -r -f -a "text\t''
+json\t''"
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand connect" -l config -d 'Configuration file (default: config.toml in the config directory)' -r -F
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand connect" -l direct -d 'Send traffic straight to the API (no gateway); the agent\'s own key is used'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand connect" -l print-env -d 'Only print the environment for the stable proxy, quoted for a shell, and exit'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand connect" -s v -l verbose -d 'More logging (-v debug, -vv trace); RUST_LOG overrides'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand connect" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand claude; and not __fish_seen_subcommand_from configure unconfigure help" -l profile -d 'Configuration profile to use' -r
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand claude; and not __fish_seen_subcommand_from configure unconfigure help" -l output -d 'Output format of commands that report something' -r -f -a "text\t''
+json\t''"
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand claude; and not __fish_seen_subcommand_from configure unconfigure help" -l config -d 'Configuration file (default: config.toml in the config directory)' -r -F
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand claude; and not __fish_seen_subcommand_from configure unconfigure help" -s v -l verbose -d 'More logging (-v debug, -vv trace); RUST_LOG overrides'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand claude; and not __fish_seen_subcommand_from configure unconfigure help" -s h -l help -d 'Print help'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand claude; and not __fish_seen_subcommand_from configure unconfigure help" -f -a "configure" -d 'Set HTTPS_PROXY, NODE_EXTRA_CA_CERTS and NO_PROXY in the `env` block of ~/.claude/settings.json (other keys kept; a backup is written)'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand claude; and not __fish_seen_subcommand_from configure unconfigure help" -f -a "unconfigure" -d 'Remove hoopctl\'s keys again (restoring values they replaced)'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand claude; and not __fish_seen_subcommand_from configure unconfigure help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand claude; and __fish_seen_subcommand_from configure" -l listen -d 'Address of the stable proxy (default: the profile\'s, 127.0.0.1:7733)' -r
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand claude; and __fish_seen_subcommand_from configure" -l profile -d 'Configuration profile to use' -r
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand claude; and __fish_seen_subcommand_from configure" -l output -d 'Output format of commands that report something' -r -f -a "text\t''
+json\t''"
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand claude; and __fish_seen_subcommand_from configure" -l config -d 'Configuration file (default: config.toml in the config directory)' -r -F
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand claude; and __fish_seen_subcommand_from configure" -s v -l verbose -d 'More logging (-v debug, -vv trace); RUST_LOG overrides'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand claude; and __fish_seen_subcommand_from configure" -s h -l help -d 'Print help'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand claude; and __fish_seen_subcommand_from unconfigure" -l profile -d 'Configuration profile to use' -r
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand claude; and __fish_seen_subcommand_from unconfigure" -l output -d 'Output format of commands that report something' -r -f -a "text\t''
+json\t''"
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand claude; and __fish_seen_subcommand_from unconfigure" -l config -d 'Configuration file (default: config.toml in the config directory)' -r -F
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand claude; and __fish_seen_subcommand_from unconfigure" -s v -l verbose -d 'More logging (-v debug, -vv trace); RUST_LOG overrides'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand claude; and __fish_seen_subcommand_from unconfigure" -s h -l help -d 'Print help'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand claude; and __fish_seen_subcommand_from help" -f -a "configure" -d 'Set HTTPS_PROXY, NODE_EXTRA_CA_CERTS and NO_PROXY in the `env` block of ~/.claude/settings.json (other keys kept; a backup is written)'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand claude; and __fish_seen_subcommand_from help" -f -a "unconfigure" -d 'Remove hoopctl\'s keys again (restoring values they replaced)'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand claude; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand completions" -l profile -d 'Configuration profile to use' -r
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand completions" -l output -d 'Output format of commands that report something' -r -f -a "text\t''
+json\t''"
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand completions" -l config -d 'Configuration file (default: config.toml in the config directory)' -r -F
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand completions" -s v -l verbose -d 'More logging (-v debug, -vv trace); RUST_LOG overrides'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand completions" -s h -l help -d 'Print help'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and not __fish_seen_subcommand_from ca connect claude completions help" -f -a "ca" -d 'Manage the local certificate authority that signs intercepted hosts'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and not __fish_seen_subcommand_from ca connect claude completions help" -f -a "connect" -d 'Run an agent through hoopctl.'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and not __fish_seen_subcommand_from ca connect claude completions help" -f -a "claude" -d 'Route plain `claude` through hoopctl via ~/.claude/settings.json'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and not __fish_seen_subcommand_from ca connect claude completions help" -f -a "completions" -d 'Print a shell completion script'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and not __fish_seen_subcommand_from ca connect claude completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and __fish_seen_subcommand_from ca" -f -a "init" -d 'Create the local CA (done automatically by the first `connect`)'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and __fish_seen_subcommand_from ca" -f -a "show" -d 'Print the CA\'s subject, validity, SHA-256 fingerprint and name constraints'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and __fish_seen_subcommand_from ca" -f -a "path" -d 'Print the path of the CA certificate (PEM), e.g. for NODE_EXTRA_CA_CERTS'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and __fish_seen_subcommand_from ca" -f -a "rotate" -d 'Replace the CA with a new one (new key); restart running proxies afterwards'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and __fish_seen_subcommand_from claude" -f -a "configure" -d 'Set HTTPS_PROXY, NODE_EXTRA_CA_CERTS and NO_PROXY in the `env` block of ~/.claude/settings.json (other keys kept; a backup is written)'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and __fish_seen_subcommand_from claude" -f -a "unconfigure" -d 'Remove hoopctl\'s keys again (restoring values they replaced)'
