@@ -7,7 +7,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::support::{self, fake_anthropic::{FakeAnthropic, Script}, require, Env};
+use crate::support::{
+    self,
+    fake_anthropic::{FakeAnthropic, Script},
+    require, Env,
+};
 
 const COMPLETIONS: &[(&str, &str)] = &[
     ("bash", "hoopctl.bash"),
@@ -35,29 +39,68 @@ fn committed_completions_match_the_binary() {
 fn help_teaches_the_main_paths() {
     let env = Env::new();
     let top = env.run_ok(&["--help"]);
-    for needle in ["connect", "ca", "claude", "completions", "--output", "HOOPCTL_CONFIG_DIR"] {
+    for needle in [
+        "connect",
+        "ca",
+        "claude",
+        "completions",
+        "--output",
+        "HOOPCTL_CONFIG_DIR",
+    ] {
         assert!(top.contains(needle), "{needle} missing in --help");
     }
     let connect = env.run_ok(&["connect", "--help"]);
-    for needle in ["--print-env", "--upstream", "--listen", "-- claude", "7733", "NODE_EXTRA_CA_CERTS"] {
-        assert!(connect.contains(needle), "{needle} missing in connect --help");
+    for needle in [
+        "--print-env",
+        "--upstream",
+        "--listen",
+        "-- claude",
+        "7733",
+        "NODE_EXTRA_CA_CERTS",
+    ] {
+        assert!(
+            connect.contains(needle),
+            "{needle} missing in connect --help"
+        );
     }
 }
 
 fn secret_of(proxy_url: &str) -> &str {
-    proxy_url.split('@').next().unwrap().rsplit(':').next().unwrap()
+    proxy_url
+        .split('@')
+        .next()
+        .unwrap()
+        .rsplit(':')
+        .next()
+        .unwrap()
 }
 
 #[test]
 fn print_env_evals_in_bash_and_matches_the_stable_proxy() {
     require("bash");
     let env = Env::new();
-    let json: Value = serde_json::from_str(&env.run_ok(&["--output", "json", "connect", "claude-code", "--print-env"])).unwrap();
+    let json: Value = serde_json::from_str(&env.run_ok(&[
+        "--output",
+        "json",
+        "connect",
+        "claude-code",
+        "--print-env",
+    ]))
+    .unwrap();
     let proxy_url = json["env"]["HTTPS_PROXY"].as_str().unwrap().to_string();
-    assert!(proxy_url.starts_with("http://hoopctl:") && proxy_url.ends_with("@127.0.0.1:7733"), "{proxy_url}");
+    assert!(
+        proxy_url.starts_with("http://hoopctl:") && proxy_url.ends_with("@127.0.0.1:7733"),
+        "{proxy_url}"
+    );
     assert_eq!(json["env"]["NO_PROXY"], "localhost,127.0.0.1,::1");
-    assert_eq!(json["env"]["NODE_EXTRA_CA_CERTS"], env.ca_cert().display().to_string());
-    assert!(env.ca_cert().exists(), "print-env creates the CA it points at");
+    assert_eq!(
+        json["env"]["NODE_EXTRA_CA_CERTS"],
+        env.ca_cert().display().to_string()
+    );
+    assert!(
+        env.ca_cert().exists(),
+        "print-env creates the CA it points at"
+    );
 
     // The same values survive a real shell's eval.
     let mut cmd = Command::new("bash");
@@ -67,43 +110,92 @@ fn print_env_evals_in_bash_and_matches_the_stable_proxy() {
         support::hoopctl_bin()
     );
     let out = cmd.args(["-c", &script]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(
         String::from_utf8(out.stdout).unwrap(),
-        format!("{proxy_url}|{}|localhost,127.0.0.1,::1", env.ca_cert().display())
+        format!(
+            "{proxy_url}|{}|localhost,127.0.0.1,::1",
+            env.ca_cert().display()
+        )
     );
 
     // fish and powershell quoting.
     let fish = env.run_ok(&["connect", "claude-code", "--print-env", "--shell", "fish"]);
-    assert!(fish.contains(&format!("set -gx HTTPS_PROXY '{proxy_url}'")), "{fish}");
-    let ps = env.run_ok(&["connect", "claude-code", "--print-env", "--shell", "powershell"]);
-    assert!(ps.contains(&format!("$env:HTTPS_PROXY = '{proxy_url}'")), "{ps}");
+    assert!(
+        fish.contains(&format!("set -gx HTTPS_PROXY '{proxy_url}'")),
+        "{fish}"
+    );
+    let ps = env.run_ok(&[
+        "connect",
+        "claude-code",
+        "--print-env",
+        "--shell",
+        "powershell",
+    ]);
+    assert!(
+        ps.contains(&format!("$env:HTTPS_PROXY = '{proxy_url}'")),
+        "{ps}"
+    );
 
     // The foreground proxy uses the same (stable) secret; config is 0600.
     let proxy = env.start_proxy(&[]);
     assert_eq!(secret_of(&proxy.proxy_url), secret_of(&proxy_url));
     use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(env.path("config/config.toml")).unwrap().permissions().mode() & 0o777;
+    let mode = std::fs::metadata(env.path("config/config.toml"))
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
     assert_eq!(mode, 0o600);
 }
 
 #[test]
 fn listen_addresses_are_checked() {
     let env = Env::new();
-    let out = env.cmd().args(["connect", "claude-code", "--listen", "0.0.0.0:0"]).output().unwrap();
+    let out = env
+        .cmd()
+        .args(["connect", "claude-code", "--listen", "0.0.0.0:0"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("loopback"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("loopback"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
     let started = Instant::now();
-    let out = env.cmd().args(["connect", "claude-code", "--listen", &addr]).output().unwrap();
+    let out = env
+        .cmd()
+        .args(["connect", "claude-code", "--listen", &addr])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("already in use") && err.contains("--listen"), "{err}");
+    assert!(
+        err.contains("already in use") && err.contains("--listen"),
+        "{err}"
+    );
     assert!(started.elapsed() < Duration::from_secs(5));
 
-    let out = env.cmd().args(["--output", "json", "connect", "claude-code", "--listen", "nonsense"]).output().unwrap();
+    let out = env
+        .cmd()
+        .args([
+            "--output",
+            "json",
+            "connect",
+            "claude-code",
+            "--listen",
+            "nonsense",
+        ])
+        .output()
+        .unwrap();
     let v: Value = serde_json::from_str(String::from_utf8_lossy(&out.stderr).trim()).unwrap();
     assert!(v["error"].as_str().unwrap().contains("nonsense"));
 }
@@ -112,16 +204,30 @@ fn listen_addresses_are_checked() {
 fn a_bad_policy_file_is_named_with_its_line() {
     let env = Env::new();
     let policy = env.path("team-policy.toml");
-    std::fs::write(&policy, "[egress]\nallow = [\"github.com\"]\ndefault = \"sometimes\"\n").unwrap();
+    std::fs::write(
+        &policy,
+        "[egress]\nallow = [\"github.com\"]\ndefault = \"sometimes\"\n",
+    )
+    .unwrap();
     let out = env
         .cmd()
-        .args(["connect", "claude-code", "--direct", "--listen", "127.0.0.1:0", "--policy"])
+        .args([
+            "connect",
+            "claude-code",
+            "--direct",
+            "--listen",
+            "127.0.0.1:0",
+            "--policy",
+        ])
         .arg(&policy)
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("team-policy.toml") && err.contains("line 3") && err.contains("default"), "{err}");
+    assert!(
+        err.contains("team-policy.toml") && err.contains("line 3") && err.contains("default"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -137,31 +243,66 @@ fn the_child_gets_the_environment_and_its_exit_code_is_returned() {
                   https://api.anthropic.com/v1/messages; exit 7";
     let out = env
         .cmd()
-        .args(["connect", "claude-code", "--direct", "--upstream", &upstream, "--", "sh", "-c", script])
+        .args([
+            "connect",
+            "claude-code",
+            "--direct",
+            "--upstream",
+            &upstream,
+            "--",
+            "sh",
+            "-c",
+            script,
+        ])
         .env("https_proxy", "http://127.0.0.1:9") // a stale lowercase proxy must not win
         .stdin(Stdio::null())
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(7), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(7),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.starts_with("localhost,127.0.0.1,::1\n"), "{stdout}");
     assert!(stdout.contains("\"type\":\"message\""), "{stdout}");
     assert_eq!(fake.messages_requests().len(), 1);
-    assert!(env.path("data/logs/hoopctl.log").exists(), "connect with a command logs to a file");
+    assert!(
+        env.path("data/logs/hoopctl.log").exists(),
+        "connect with a command logs to a file"
+    );
 
-    let out = env.cmd().args(["connect", "claude-code", "--", "hoopctl-no-such-program"]).output().unwrap();
+    let out = env
+        .cmd()
+        .args(["connect", "claude-code", "--", "hoopctl-no-such-program"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("could not start `hoopctl-no-such-program`"));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("could not start `hoopctl-no-such-program`")
+    );
 }
 
 #[test]
 fn signals_are_forwarded_to_the_child() {
     let env = Env::new();
     let ready = env.path("child-ready");
-    let script = format!("trap 'exit 42' TERM; touch {}; while :; do sleep 0.05; done", ready.display());
+    let script = format!(
+        "trap 'exit 42' TERM; touch {}; while :; do sleep 0.05; done",
+        ready.display()
+    );
     let mut child = env
         .cmd()
-        .args(["connect", "claude-code", "--direct", "--", "sh", "-c", &script])
+        .args([
+            "connect",
+            "claude-code",
+            "--direct",
+            "--",
+            "sh",
+            "-c",
+            &script,
+        ])
         .stdin(Stdio::null())
         .spawn()
         .unwrap();

@@ -139,7 +139,10 @@ impl fmt::Debug for Script {
 impl Script {
     /// The Claude Code round trip: one Bash tool call running `command`, then "All done.".
     pub fn bash(command: impl Into<String>) -> Self {
-        Script { bash_command: command.into(), ..Script::default() }
+        Script {
+            bash_command: command.into(),
+            ..Script::default()
+        }
     }
     pub fn with_description(mut self, d: impl Into<String>) -> Self {
         self.bash_description = d.into();
@@ -180,16 +183,33 @@ impl Script {
 pub enum Reply {
     /// An assistant message made of these content blocks (e.g. [`text_block`],
     /// [`tool_use_block`]) with this `stop_reason`.
-    Message { content: Vec<Value>, stop_reason: String },
+    Message {
+        content: Vec<Value>,
+        stop_reason: String,
+    },
     /// An Anthropic-shaped error: `{"type":"error","error":{"type":..,"message":..},"request_id":..}`,
     /// with extra response headers (e.g. `("x-should-retry","false")`).
-    Error { status: u16, error_type: String, message: String, headers: Vec<(String, String)> },
+    Error {
+        status: u16,
+        error_type: String,
+        message: String,
+        headers: Vec<(String, String)>,
+    },
     /// Exactly these bytes.
-    Raw { status: u16, headers: Vec<(String, String)>, body: Bytes },
+    Raw {
+        status: u16,
+        headers: Vec<(String, String)>,
+        body: Bytes,
+    },
     /// A body sent piece by piece, each piece after its pause, then ending as `end` says.
     /// For cut or stalled streams, e.g. the first events of [`sse_events`] then
     /// [`StreamEnd::Abort`].
-    Chunks { status: u16, headers: Vec<(String, String)>, chunks: Vec<(Duration, Bytes)>, end: StreamEnd },
+    Chunks {
+        status: u16,
+        headers: Vec<(String, String)>,
+        chunks: Vec<(Duration, Bytes)>,
+        end: StreamEnd,
+    },
 }
 
 /// How a [`Reply::Chunks`] body ends.
@@ -205,7 +225,10 @@ pub enum StreamEnd {
 
 impl Reply {
     pub fn text(text: impl Into<String>) -> Reply {
-        Reply::Message { content: vec![text_block(text)], stop_reason: "end_turn".to_string() }
+        Reply::Message {
+            content: vec![text_block(text)],
+            stop_reason: "end_turn".to_string(),
+        }
     }
     pub fn tool_use(name: &str, input: Value) -> Reply {
         Reply::Message {
@@ -325,7 +348,9 @@ pub fn last_user_has_tool_result(body: &Value) -> bool {
         .get("content")
         .and_then(Value::as_array)
         .is_some_and(|blocks| {
-            blocks.iter().any(|b| b.get("type").and_then(Value::as_str) == Some("tool_result"))
+            blocks
+                .iter()
+                .any(|b| b.get("type").and_then(Value::as_str) == Some("tool_result"))
         })
 }
 
@@ -334,7 +359,9 @@ pub fn tool_results(body: &Value) -> Vec<Value> {
     body.get("messages")
         .and_then(Value::as_array)
         .and_then(|ms| {
-            ms.iter().rev().find(|m| m.get("role").and_then(Value::as_str) == Some("user"))
+            ms.iter()
+                .rev()
+                .find(|m| m.get("role").and_then(Value::as_str) == Some("user"))
         })
         .and_then(|m| m.get("content"))
         .and_then(Value::as_array)
@@ -350,9 +377,13 @@ pub fn tool_results(body: &Value) -> Vec<Value> {
 
 /// True when the request offers a tool with this name.
 pub fn has_tool(body: &Value, name: &str) -> bool {
-    body.get("tools").and_then(Value::as_array).is_some_and(|tools| {
-        tools.iter().any(|t| t.get("name").and_then(Value::as_str) == Some(name))
-    })
+    body.get("tools")
+        .and_then(Value::as_array)
+        .is_some_and(|tools| {
+            tools
+                .iter()
+                .any(|t| t.get("name").and_then(Value::as_str) == Some(name))
+        })
 }
 
 // ---------------------------------------------------------------------------------------
@@ -377,7 +408,9 @@ pub struct FakeAnthropic {
 
 impl fmt::Debug for FakeAnthropic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("FakeAnthropic").field("url", &self.url()).finish()
+        f.debug_struct("FakeAnthropic")
+            .field("url", &self.url())
+            .finish()
     }
 }
 
@@ -405,7 +438,10 @@ impl FakeAnthropic {
             .with_single_cert(certs, key)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("tls cert: {e}")))?;
         config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-        Self::spawn(script, Some(tokio_rustls::TlsAcceptor::from(Arc::new(config))))
+        Self::spawn(
+            script,
+            Some(tokio_rustls::TlsAcceptor::from(Arc::new(config))),
+        )
     }
 
     fn spawn(script: Script, tls: Option<tokio_rustls::TlsAcceptor>) -> io::Result<FakeAnthropic> {
@@ -418,7 +454,9 @@ impl FakeAnthropic {
             requests: Mutex::new(VecDeque::new()),
             connections: AtomicU64::new(0),
         });
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
         let (tx, rx) = watch::channel(false);
         let is_tls = tls.is_some();
         let thread_shared = shared.clone();
@@ -428,7 +466,13 @@ impl FakeAnthropic {
                 runtime.block_on(serve(std_listener, tls, thread_shared, rx));
                 // Dropping the runtime here cancels every task still running.
             })?;
-        Ok(FakeAnthropic { addr, tls: is_tls, shared, shutdown: Some(tx), thread: Some(thread) })
+        Ok(FakeAnthropic {
+            addr,
+            tls: is_tls,
+            shared,
+            shutdown: Some(tx),
+            thread: Some(thread),
+        })
     }
 
     /// `http://127.0.0.1:PORT` (or `https://` for [`start_tls`](Self::start_tls)), no trailing slash.
@@ -455,12 +499,19 @@ impl FakeAnthropic {
 
     /// Bodies of the `POST /v1/messages` requests (query allowed) that were JSON.
     pub fn messages_requests(&self) -> Vec<Value> {
-        self.requests().iter().filter(|r| r.is_messages()).filter_map(|r| r.json()).collect()
+        self.requests()
+            .iter()
+            .filter(|r| r.is_messages())
+            .filter_map(|r| r.json())
+            .collect()
     }
 
     /// `"METHOD /path?query"` for every request, handy in assertion messages.
     pub fn request_lines(&self) -> Vec<String> {
-        self.requests().iter().map(|r| format!("{} {}", r.method, r.path)).collect()
+        self.requests()
+            .iter()
+            .map(|r| format!("{} {}", r.method, r.path))
+            .collect()
     }
 
     /// Number of TCP connections accepted so far.
@@ -544,7 +595,8 @@ async fn serve(
             match tls {
                 None => serve_h1(TokioIo::new(tcp), shared).await,
                 Some(acceptor) => {
-                    let hs = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await;
+                    let hs =
+                        tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await;
                     let Ok(Ok(stream)) = hs else { return };
                     let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
                     if h2 {
@@ -580,27 +632,46 @@ where
 // Request handling
 // ---------------------------------------------------------------------------------------
 
-async fn handle(req: Request<Incoming>, shared: Arc<Shared>) -> Result<Response<FakeBody>, Infallible> {
+async fn handle(
+    req: Request<Incoming>,
+    shared: Arc<Shared>,
+) -> Result<Response<FakeBody>, Infallible> {
     let (parts, body) = req.into_parts();
     let body = match Limited::new(body, MAX_BODY).collect().await {
         Ok(c) => c.to_bytes(),
         Err(e) => {
-            let too_large = e.downcast_ref::<http_body_util::LengthLimitError>().is_some();
+            let too_large = e
+                .downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some();
             return Ok(if too_large {
                 error_response(413, "request_too_large", "request body too large", &[])
             } else {
-                error_response(400, "invalid_request_error", &format!("reading body: {e}"), &[])
+                error_response(
+                    400,
+                    "invalid_request_error",
+                    &format!("reading body: {e}"),
+                    &[],
+                )
             });
         }
     };
     let recorded = RecordedRequest {
         method: parts.method.as_str().to_string(),
         version: format!("{:?}", parts.version),
-        path: parts.uri.path_and_query().map(|p| p.as_str().to_string()).unwrap_or_else(|| "/".to_string()),
+        path: parts
+            .uri
+            .path_and_query()
+            .map(|p| p.as_str().to_string())
+            .unwrap_or_else(|| "/".to_string()),
         headers: parts
             .headers
             .iter()
-            .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
             .collect(),
         body,
         at_ms: u64::try_from(shared.started.elapsed().as_millis()).unwrap_or(u64::MAX),
@@ -647,7 +718,10 @@ fn plan(req: &RecordedRequest, script: &Script) -> Reply {
                     "Bash",
                     json!({"command": script.bash_command, "description": script.bash_description}),
                 ));
-                Reply::Message { content, stop_reason: "tool_use".to_string() }
+                Reply::Message {
+                    content,
+                    stop_reason: "tool_use".to_string(),
+                }
             }
             Turn::Side => Reply::text(side_answer(&body, &script.side_text)),
         };
@@ -661,7 +735,10 @@ fn plan(req: &RecordedRequest, script: &Script) -> Reply {
         };
     }
     match script.other_paths {
-        OtherPaths::NotFound => Reply::error(404, format!("fake_anthropic: no route for {} {}", req.method, path)),
+        OtherPaths::NotFound => Reply::error(
+            404,
+            format!("fake_anthropic: no route for {} {}", req.method, path),
+        ),
         OtherPaths::EmptyOk => Reply::Raw {
             status: 200,
             headers: vec![("content-type".into(), "application/json".into())],
@@ -688,12 +765,20 @@ fn schema_instance(schema: &Value, text: &str, depth: usize) -> Value {
     if depth > 8 {
         return Value::Null;
     }
-    if let Some(first) = schema.get("enum").and_then(Value::as_array).and_then(|e| e.first()) {
+    if let Some(first) = schema
+        .get("enum")
+        .and_then(Value::as_array)
+        .and_then(|e| e.first())
+    {
         return first.clone();
     }
     let ty = match schema.get("type") {
         Some(Value::String(t)) => t.as_str(),
-        Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).find(|t| *t != "null").unwrap_or("null"),
+        Some(Value::Array(ts)) => ts
+            .iter()
+            .filter_map(Value::as_str)
+            .find(|t| *t != "null")
+            .unwrap_or("null"),
         _ if schema.get("properties").is_some() => "object",
         _ => "string",
     };
@@ -717,14 +802,24 @@ fn schema_instance(schema: &Value, text: &str, depth: usize) -> Value {
 
 fn render(reply: Reply, req: &RecordedRequest, script: &Script) -> Response<FakeBody> {
     match reply {
-        Reply::Raw { status, headers, body } => {
+        Reply::Raw {
+            status,
+            headers,
+            body,
+        } => {
             let mut resp = Response::new(FakeBody::full(body));
-            *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            *resp.status_mut() =
+                StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             add_headers(&mut resp, &headers);
             add_request_id(&mut resp);
             resp
         }
-        Reply::Chunks { status, headers, chunks, end } => {
+        Reply::Chunks {
+            status,
+            headers,
+            chunks,
+            end,
+        } => {
             let (tx, rx) = mpsc::channel::<Result<Bytes, io::Error>>(16);
             tokio::spawn(async move {
                 for (pause, chunk) in chunks {
@@ -738,7 +833,9 @@ fn render(reply: Reply, req: &RecordedRequest, script: &Script) -> Response<Fake
                 match end {
                     StreamEnd::Finish => {}
                     StreamEnd::Abort => {
-                        let _ = tx.send(Err(io::Error::other("fake_anthropic: stream cut"))).await;
+                        let _ = tx
+                            .send(Err(io::Error::other("fake_anthropic: stream cut")))
+                            .await;
                     }
                     StreamEnd::Hang => {
                         tokio::select! {
@@ -749,18 +846,34 @@ fn render(reply: Reply, req: &RecordedRequest, script: &Script) -> Response<Fake
                 }
             });
             let mut resp = Response::new(FakeBody::Stream(rx));
-            *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            *resp.status_mut() =
+                StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             add_headers(&mut resp, &headers);
             add_request_id(&mut resp);
             resp
         }
-        Reply::Error { status, error_type, message, headers } => {
-            let pairs: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        Reply::Error {
+            status,
+            error_type,
+            message,
+            headers,
+        } => {
+            let pairs: Vec<(&str, &str)> = headers
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
             error_response(status, &error_type, &message, &pairs)
         }
-        Reply::Message { content, stop_reason } => {
+        Reply::Message {
+            content,
+            stop_reason,
+        } => {
             let body = req.json().unwrap_or(Value::Null);
-            let model = body.get("model").and_then(Value::as_str).unwrap_or("claude-fake-1").to_string();
+            let model = body
+                .get("model")
+                .and_then(Value::as_str)
+                .unwrap_or("claude-fake-1")
+                .to_string();
             let stream = body.get("stream").and_then(Value::as_bool).unwrap_or(false);
             let input_tokens = req.body.len() / 4 + 1;
             let message_id = next_id("msg_fake");
@@ -782,7 +895,10 @@ fn render(reply: Reply, req: &RecordedRequest, script: &Script) -> Response<Fake
                 add_headers(
                     &mut resp,
                     &[
-                        ("content-type".into(), "text/event-stream; charset=utf-8".into()),
+                        (
+                            "content-type".into(),
+                            "text/event-stream; charset=utf-8".into(),
+                        ),
                         ("cache-control".into(), "no-cache".into()),
                     ],
                 );
@@ -806,7 +922,10 @@ fn render(reply: Reply, req: &RecordedRequest, script: &Script) -> Response<Fake
                     }
                 });
                 let mut resp = Response::new(FakeBody::full(Bytes::from(msg.to_string())));
-                add_headers(&mut resp, &[("content-type".into(), "application/json".into())]);
+                add_headers(
+                    &mut resp,
+                    &[("content-type".into(), "application/json".into())],
+                );
                 add_request_id(&mut resp);
                 resp
             }
@@ -888,7 +1007,10 @@ pub fn sse_events(
                 ));
             }
         }
-        out.push(sse_event("content_block_stop", &json!({"type": "content_block_stop", "index": index})));
+        out.push(sse_event(
+            "content_block_stop",
+            &json!({"type": "content_block_stop", "index": index}),
+        ));
         if index == 0 {
             out.push(sse_event("ping", &json!({"type": "ping"})));
         }
@@ -914,7 +1036,12 @@ fn split_pieces(s: &str, n: usize) -> Vec<String> {
     chars.chunks(size).map(|c| c.iter().collect()).collect()
 }
 
-fn error_response(status: u16, error_type: &str, message: &str, headers: &[(&str, &str)]) -> Response<FakeBody> {
+fn error_response(
+    status: u16,
+    error_type: &str,
+    message: &str,
+    headers: &[(&str, &str)],
+) -> Response<FakeBody> {
     let body = json!({
         "type": "error",
         "error": {"type": error_type, "message": message},
@@ -931,7 +1058,10 @@ fn error_response(status: u16, error_type: &str, message: &str, headers: &[(&str
 
 fn add_headers(resp: &mut Response<FakeBody>, headers: &[(String, String)]) {
     for (k, v) in headers {
-        if let (Ok(name), Ok(value)) = (http::HeaderName::from_bytes(k.as_bytes()), HeaderValue::from_str(v)) {
+        if let (Ok(name), Ok(value)) = (
+            http::HeaderName::from_bytes(k.as_bytes()),
+            HeaderValue::from_str(v),
+        ) {
             resp.headers_mut().append(name, value);
         }
     }
@@ -970,7 +1100,10 @@ impl hyper::body::Body for FakeBody {
     type Data = Bytes;
     type Error = io::Error;
 
-    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
         match self.get_mut() {
             FakeBody::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
             FakeBody::Stream(rx) => rx.poll_recv(cx).map(|o| o.map(|r| r.map(Frame::data))),

@@ -57,7 +57,15 @@ impl Env {
             .env_remove("CLAUDE_CONFIG_DIR")
             .env_remove("RUST_LOG")
             .env_remove("HOOPCTL_PROFILE");
-        for v in ["HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy", "ALL_PROXY"] {
+        for v in [
+            "HTTPS_PROXY",
+            "https_proxy",
+            "HTTP_PROXY",
+            "http_proxy",
+            "NO_PROXY",
+            "no_proxy",
+            "ALL_PROXY",
+        ] {
             cmd.env_remove(v);
         }
     }
@@ -86,7 +94,15 @@ impl Env {
     /// in the foreground and waits for its ready line.
     pub fn start_proxy(&self, args: &[&str]) -> Proxy {
         let mut cmd = self.cmd();
-        cmd.args(["--output", "json", "connect", "claude-code", "--direct", "--listen", "127.0.0.1:0"]);
+        cmd.args([
+            "--output",
+            "json",
+            "connect",
+            "claude-code",
+            "--direct",
+            "--listen",
+            "127.0.0.1:0",
+        ]);
         cmd.args(args);
         Proxy::spawn(cmd)
     }
@@ -118,22 +134,46 @@ fn read_lines(stdout: ChildStdout) -> mpsc::Receiver<String> {
 
 impl Proxy {
     pub fn spawn(mut cmd: Command) -> Self {
-        let mut child = cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().unwrap();
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
         let lines = read_lines(child.stdout.take().unwrap());
         let line = match lines.recv_timeout(Duration::from_secs(20)) {
             Ok(l) => l,
             Err(e) => {
                 let _ = child.kill();
-                panic!("hoopctl printed no ready line: {e}; exit: {:?}", child.wait());
+                panic!(
+                    "hoopctl printed no ready line: {e}; exit: {:?}",
+                    child.wait()
+                );
             }
         };
-        let ready: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("bad ready line {line:?}: {e}"));
+        let ready: Value =
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("bad ready line {line:?}: {e}"));
         assert_eq!(ready["event"], "listening", "{ready}");
         let addr: SocketAddr = ready["listen"].as_str().unwrap().parse().unwrap();
         let proxy_url = ready["proxy_url"].as_str().unwrap().to_string();
-        let secret = proxy_url.split('@').next().unwrap().rsplit(':').next().unwrap().to_string();
+        let secret = proxy_url
+            .split('@')
+            .next()
+            .unwrap()
+            .rsplit(':')
+            .next()
+            .unwrap()
+            .to_string();
         let ca_cert = PathBuf::from(ready["ca_cert"].as_str().unwrap());
-        Self { child, ready, addr, secret, proxy_url, ca_cert, lines }
+        Self {
+            child,
+            ready,
+            addr,
+            secret,
+            proxy_url,
+            ca_cert,
+            lines,
+        }
     }
 
     pub fn ca_pem(&self) -> String {
@@ -174,7 +214,10 @@ impl Drop for Proxy {
 
 /// Sends a signal by name (`kill -s NAME PID`).
 pub fn signal(child: &Child, name: &str) {
-    let ok = Command::new("kill").args(["-s", name, &child.id().to_string()]).status().unwrap();
+    let ok = Command::new("kill")
+        .args(["-s", name, &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(ok.success());
 }
 
@@ -183,7 +226,10 @@ pub fn require(program: &str) {
     let found = std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
         .unwrap_or(false);
-    assert!(found, "`{program}` is needed by this test; .ci/run installs it");
+    assert!(
+        found,
+        "`{program}` is needed by this test; .ci/run installs it"
+    );
 }
 
 pub fn read(path: &Path) -> String {
