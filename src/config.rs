@@ -22,7 +22,10 @@ pub enum Error {
     #[error("could not read config file {path}: {source}")]
     Read { path: PathBuf, source: io::Error },
     #[error("invalid config file {path}: {source}")]
-    Parse { path: PathBuf, source: Box<toml::de::Error> },
+    Parse {
+        path: PathBuf,
+        source: Box<toml::de::Error>,
+    },
     #[error("could not write config file {path}: {source}")]
     Write { path: PathBuf, source: io::Error },
     #[error("could not generate a proxy secret")]
@@ -67,10 +70,17 @@ impl Config {
         let text = match std::fs::read_to_string(path) {
             Ok(t) => t,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Self::default()),
-            Err(source) => return Err(Error::Read { path: path.to_path_buf(), source }),
+            Err(source) => {
+                return Err(Error::Read {
+                    path: path.to_path_buf(),
+                    source,
+                })
+            }
         };
-        toml::from_str(&text)
-            .map_err(|source| Error::Parse { path: path.to_path_buf(), source: Box::new(source) })
+        toml::from_str(&text).map_err(|source| Error::Parse {
+            path: path.to_path_buf(),
+            source: Box::new(source),
+        })
     }
 
     pub fn save(&self, path: &Path) -> Result<(), Error> {
@@ -78,9 +88,13 @@ impl Config {
             path: path.to_path_buf(),
             source: io::Error::other(e.to_string()),
         })?;
-        let text = format!("# hoopctl configuration (profiles). Kept 0600: it holds proxy secrets.\n{text}");
-        paths::write_private(path, text.as_bytes())
-            .map_err(|source| Error::Write { path: path.to_path_buf(), source })
+        let text = format!(
+            "# hoopctl configuration (profiles). Kept 0600: it holds proxy secrets.\n{text}"
+        );
+        paths::write_private(path, text.as_bytes()).map_err(|source| Error::Write {
+            path: path.to_path_buf(),
+            source,
+        })
     }
 
     /// The name of the profile to use: the flag, else `default_profile`, else `default`.
@@ -100,8 +114,10 @@ impl Config {
             return Ok(Secret::new(s));
         }
         let secret = Secret::random().map_err(|_| Error::Random)?;
-        self.profiles.entry(name.to_owned()).or_default().proxy_secret =
-            Some(secret.expose().to_owned());
+        self.profiles
+            .entry(name.to_owned())
+            .or_default()
+            .proxy_secret = Some(secret.expose().to_owned());
         self.save(path)?;
         Ok(secret)
     }
@@ -110,7 +126,9 @@ impl Config {
 impl Profile {
     /// The stable listen address as configured, or the documented default.
     pub fn listen_addr(&self) -> String {
-        self.listen.clone().unwrap_or_else(|| format!("127.0.0.1:{DEFAULT_PORT}"))
+        self.listen
+            .clone()
+            .unwrap_or_else(|| format!("127.0.0.1:{DEFAULT_PORT}"))
     }
 }
 
@@ -123,7 +141,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("config.toml");
         assert!(Config::load(&path).unwrap().profiles.is_empty());
-        std::fs::write(&path, "[profiles.default]\nlisten = \"127.0.0.1:1\"\nlistne = 3\n").unwrap();
+        std::fs::write(
+            &path,
+            "[profiles.default]\nlisten = \"127.0.0.1:1\"\nlistne = 3\n",
+        )
+        .unwrap();
         let err = Config::load(&path).unwrap_err().to_string();
         assert!(err.contains("listne"), "{err}");
         assert!(err.contains("line 3"), "{err}");

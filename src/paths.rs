@@ -34,14 +34,26 @@ impl Dirs {
     /// platform defaults. Nothing is created here.
     pub fn resolve() -> Result<Self, Error> {
         let project = directories::ProjectDirs::from("dev", "hoop", "hoopctl");
-        let from_env = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+        let from_env = |name: &str| {
+            std::env::var_os(name)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        };
         let config = match from_env("HOOPCTL_CONFIG_DIR") {
             Some(p) => p,
-            None => project.as_ref().ok_or(Error::NoHome)?.config_dir().to_path_buf(),
+            None => project
+                .as_ref()
+                .ok_or(Error::NoHome)?
+                .config_dir()
+                .to_path_buf(),
         };
         let data = match from_env("HOOPCTL_DATA_DIR") {
             Some(p) => p,
-            None => project.as_ref().ok_or(Error::NoHome)?.data_dir().to_path_buf(),
+            None => project
+                .as_ref()
+                .ok_or(Error::NoHome)?
+                .data_dir()
+                .to_path_buf(),
         };
         let runtime = match from_env("HOOPCTL_RUNTIME_DIR") {
             Some(p) => p,
@@ -52,7 +64,11 @@ impl Dirs {
                 None => data.join("run"),
             },
         };
-        Ok(Self { config, data, runtime })
+        Ok(Self {
+            config,
+            data,
+            runtime,
+        })
     }
 
     pub fn config_file(&self) -> PathBuf {
@@ -79,7 +95,10 @@ pub fn ensure_dir(path: &Path) -> Result<(), Error> {
         .recursive(true)
         .mode(0o700)
         .create(path)
-        .map_err(|source| Error::Create { path: path.to_path_buf(), source })
+        .map_err(|source| Error::Create {
+            path: path.to_path_buf(),
+            source,
+        })
 }
 
 /// Writes `bytes` to `path` atomically (temporary file in the same

@@ -29,7 +29,10 @@ pub enum Error {
     #[error(transparent)]
     Upstream(#[from] upstream::Error),
     #[error("could not start `{program}`: {source}")]
-    Spawn { program: String, source: std::io::Error },
+    Spawn {
+        program: String,
+        source: std::io::Error,
+    },
     #[error("could not wait for the child process: {0}")]
     Wait(std::io::Error),
     #[error("could not install signal handlers: {0}")]
@@ -77,8 +80,16 @@ pub async fn start(opts: Options) -> Result<Started, Error> {
         timeouts: opts.timeouts,
     };
     let proxy = Proxy::bind(opts.listen, settings).await?;
-    let env = ProxyEnv { listen: proxy.local_addr(), secret: opts.secret, ca_cert };
-    Ok(Started { proxy, env, ca_created })
+    let env = ProxyEnv {
+        listen: proxy.local_addr(),
+        secret: opts.secret,
+        ca_cert,
+    };
+    Ok(Started {
+        proxy,
+        env,
+        ca_created,
+    })
 }
 
 /// Runs `command` with the proxy environment and returns its exit code
@@ -100,7 +111,10 @@ pub async fn run_child(started: Started, command: &[OsString]) -> Result<i32, Er
         Err(source) => {
             shutdown.cancel();
             let _ = proxy_task.await;
-            return Err(Error::Spawn { program: program.to_string_lossy().into_owned(), source });
+            return Err(Error::Spawn {
+                program: program.to_string_lossy().into_owned(),
+                source,
+            });
         }
     };
     let status = forward_signals_until_exit(&mut child).await;
@@ -108,10 +122,14 @@ pub async fn run_child(started: Started, command: &[OsString]) -> Result<i32, Er
     let _ = proxy_task.await;
     let status = status?;
     use std::os::unix::process::ExitStatusExt;
-    Ok(status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(1)))
+    Ok(status
+        .code()
+        .unwrap_or_else(|| 128 + status.signal().unwrap_or(1)))
 }
 
-async fn forward_signals_until_exit(child: &mut tokio::process::Child) -> Result<std::process::ExitStatus, Error> {
+async fn forward_signals_until_exit(
+    child: &mut tokio::process::Child,
+) -> Result<std::process::ExitStatus, Error> {
     use nix::sys::signal::{kill, Signal};
     use nix::unistd::Pid;
     let mut term = signal(SignalKind::terminate()).map_err(Error::Signals)?;

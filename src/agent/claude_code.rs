@@ -32,12 +32,21 @@ pub struct ProxyEnv {
 impl ProxyEnv {
     /// `http://hoopctl:SECRET@127.0.0.1:PORT`.
     pub fn proxy_url(&self) -> String {
-        format!("http://{PROXY_USER}:{}@{}", self.secret.expose(), self.listen)
+        format!(
+            "http://{PROXY_USER}:{}@{}",
+            self.secret.expose(),
+            self.listen
+        )
     }
 
     /// Base-URL mode, for agents that cannot use a proxy.
     pub fn base_url(&self) -> String {
-        format!("http://{}{}{}", self.listen, crate::proxy::BASE_URL_PREFIX, self.secret.expose())
+        format!(
+            "http://{}{}{}",
+            self.listen,
+            crate::proxy::BASE_URL_PREFIX,
+            self.secret.expose()
+        )
     }
 
     /// The variables, in [`KEYS`] order.
@@ -53,13 +62,22 @@ impl ProxyEnv {
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("could not read {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path} is not valid JSON ({source}); fix or move it, hoopctl will not overwrite it")]
-    Parse { path: PathBuf, source: serde_json::Error },
+    Parse {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
     #[error("{path}: {what} is not a JSON object; hoopctl will not overwrite it")]
     Shape { path: PathBuf, what: &'static str },
     #[error("could not write {path}: {source}")]
-    Write { path: PathBuf, source: std::io::Error },
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("could not determine the home directory; set CLAUDE_CONFIG_DIR")]
     NoHome,
 }
@@ -94,23 +112,44 @@ fn read_settings(path: &Path) -> Result<(Map<String, Value>, bool), Error> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Map::new(), false)),
-        Err(source) => return Err(Error::Read { path: path.to_path_buf(), source }),
+        Err(source) => {
+            return Err(Error::Read {
+                path: path.to_path_buf(),
+                source,
+            })
+        }
     };
     if text.trim().is_empty() {
         return Ok((Map::new(), true));
     }
     match serde_json::from_str::<Value>(&text) {
         Ok(Value::Object(m)) => Ok((m, true)),
-        Ok(_) => Err(Error::Shape { path: path.to_path_buf(), what: "the file" }),
-        Err(source) => Err(Error::Parse { path: path.to_path_buf(), source }),
+        Ok(_) => Err(Error::Shape {
+            path: path.to_path_buf(),
+            what: "the file",
+        }),
+        Err(source) => Err(Error::Parse {
+            path: path.to_path_buf(),
+            source,
+        }),
     }
 }
 
-fn write_settings(path: &Path, map: &Map<String, Value>, existed: bool) -> Result<Option<PathBuf>, Error> {
+fn write_settings(
+    path: &Path,
+    map: &Map<String, Value>,
+    existed: bool,
+) -> Result<Option<PathBuf>, Error> {
     let backup = if existed {
         let b = path.with_extension("json.hoopctl-backup");
-        let bytes = std::fs::read(path).map_err(|source| Error::Read { path: path.to_path_buf(), source })?;
-        paths::write_private(&b, &bytes).map_err(|source| Error::Write { path: b.clone(), source })?;
+        let bytes = std::fs::read(path).map_err(|source| Error::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        paths::write_private(&b, &bytes).map_err(|source| Error::Write {
+            path: b.clone(),
+            source,
+        })?;
         Some(b)
     } else {
         None
@@ -118,13 +157,17 @@ fn write_settings(path: &Path, map: &Map<String, Value>, existed: bool) -> Resul
     let mut text = serde_json::to_string_pretty(map).unwrap_or_default();
     text.push('\n');
     // 0600: the proxy URL in it carries the proxy's secret.
-    paths::write_private(path, text.as_bytes())
-        .map_err(|source| Error::Write { path: path.to_path_buf(), source })?;
+    paths::write_private(path, text.as_bytes()).map_err(|source| Error::Write {
+        path: path.to_path_buf(),
+        source,
+    })?;
     Ok(backup)
 }
 
 fn is_ours(key: &str, value: &Value, env: &ProxyEnv) -> bool {
-    let Some(v) = value.as_str() else { return false };
+    let Some(v) = value.as_str() else {
+        return false;
+    };
     match key {
         "HTTPS_PROXY" => v.starts_with(&format!("http://{PROXY_USER}:")),
         "NODE_EXTRA_CA_CERTS" => Path::new(v) == env.ca_cert,
@@ -138,20 +181,31 @@ fn is_ours(key: &str, value: &Value, env: &ProxyEnv) -> bool {
 pub fn configure(settings: &Path, state: &Path, env: &ProxyEnv) -> Result<Change, Error> {
     let (mut map, existed) = read_settings(settings)?;
     let env_existed = map.contains_key("env");
-    let block = map.entry("env").or_insert_with(|| Value::Object(Map::new()));
+    let block = map
+        .entry("env")
+        .or_insert_with(|| Value::Object(Map::new()));
     let Value::Object(block) = block else {
-        return Err(Error::Shape { path: settings.to_path_buf(), what: "\"env\"" });
+        return Err(Error::Shape {
+            path: settings.to_path_buf(),
+            what: "\"env\"",
+        });
     };
     // Remember what was there before hoopctl first touched it.
     if !state.exists() {
-        let mut saved = Saved { env_existed, previous: Map::new() };
+        let mut saved = Saved {
+            env_existed,
+            previous: Map::new(),
+        };
         for key in KEYS {
             if let Some(v) = block.get(key).filter(|v| !is_ours(key, v, env)) {
                 saved.previous.insert(key.to_string(), v.clone());
             }
         }
         let bytes = serde_json::to_vec_pretty(&saved).unwrap_or_default();
-        paths::write_private(state, &bytes).map_err(|source| Error::Write { path: state.to_path_buf(), source })?;
+        paths::write_private(state, &bytes).map_err(|source| Error::Write {
+            path: state.to_path_buf(),
+            source,
+        })?;
     }
     let mut changed = false;
     for (key, value) in env.vars() {
@@ -161,8 +215,17 @@ pub fn configure(settings: &Path, state: &Path, env: &ProxyEnv) -> Result<Change
             changed = true;
         }
     }
-    let backup = if changed { write_settings(settings, &map, existed)? } else { None };
-    Ok(Change { settings: settings.to_path_buf(), backup, keys: KEYS.iter().map(|k| k.to_string()).collect(), changed })
+    let backup = if changed {
+        write_settings(settings, &map, existed)?
+    } else {
+        None
+    };
+    Ok(Change {
+        settings: settings.to_path_buf(),
+        backup,
+        keys: KEYS.iter().map(|k| k.to_string()).collect(),
+        changed,
+    })
 }
 
 /// Removes hoopctl's keys (restoring earlier values); idempotent.
@@ -170,7 +233,10 @@ pub fn unconfigure(settings: &Path, state: &Path, env: &ProxyEnv) -> Result<Chan
     let saved: Saved = std::fs::read(state)
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or(Saved { env_existed: true, previous: Map::new() });
+        .unwrap_or(Saved {
+            env_existed: true,
+            previous: Map::new(),
+        });
     let (mut map, existed) = read_settings(settings)?;
     let mut keys = Vec::new();
     if let Some(Value::Object(block)) = map.get_mut("env") {
@@ -188,9 +254,18 @@ pub fn unconfigure(settings: &Path, state: &Path, env: &ProxyEnv) -> Result<Chan
         }
     }
     let changed = !keys.is_empty();
-    let backup = if changed { write_settings(settings, &map, existed)? } else { None };
+    let backup = if changed {
+        write_settings(settings, &map, existed)?
+    } else {
+        None
+    };
     let _ = std::fs::remove_file(state);
-    Ok(Change { settings: settings.to_path_buf(), backup, keys, changed })
+    Ok(Change {
+        settings: settings.to_path_buf(),
+        backup,
+        keys,
+        changed,
+    })
 }
 
 #[cfg(test)]
@@ -198,7 +273,11 @@ mod tests {
     use super::*;
 
     fn env(dir: &Path) -> ProxyEnv {
-        ProxyEnv { listen: "127.0.0.1:7733".parse().unwrap(), secret: Secret::new("s3cret"), ca_cert: dir.join("ca.pem") }
+        ProxyEnv {
+            listen: "127.0.0.1:7733".parse().unwrap(),
+            secret: Secret::new("s3cret"),
+            ca_cert: dir.join("ca.pem"),
+        }
     }
 
     #[test]
@@ -212,12 +291,18 @@ mod tests {
         let e = env(dir.path());
         let c = configure(&settings, &state, &e).unwrap();
         assert!(c.changed);
-        assert_eq!(std::fs::read_to_string(c.backup.unwrap()).unwrap(), original);
+        assert_eq!(
+            std::fs::read_to_string(c.backup.unwrap()).unwrap(),
+            original
+        );
         let v: Value = serde_json::from_str(&std::fs::read_to_string(&settings).unwrap()).unwrap();
         assert_eq!(v["model"], "opus");
         assert_eq!(v["permissions"]["allow"][0], "Bash(ls)");
         assert_eq!(v["env"]["FOO"], "1");
-        assert_eq!(v["env"]["HTTPS_PROXY"], "http://hoopctl:s3cret@127.0.0.1:7733");
+        assert_eq!(
+            v["env"]["HTTPS_PROXY"],
+            "http://hoopctl:s3cret@127.0.0.1:7733"
+        );
         assert_eq!(v["env"]["NO_PROXY"], NO_PROXY);
         // Twice is a no-op.
         assert!(!configure(&settings, &state, &e).unwrap().changed);
@@ -239,7 +324,10 @@ mod tests {
         unconfigure(&settings, &state, &e).unwrap();
         assert_eq!(std::fs::read_to_string(&settings).unwrap().trim(), "{}");
         std::fs::write(&settings, "{not json").unwrap();
-        assert!(matches!(configure(&settings, &state, &e), Err(Error::Parse { .. })));
+        assert!(matches!(
+            configure(&settings, &state, &e),
+            Err(Error::Parse { .. })
+        ));
         assert_eq!(std::fs::read_to_string(&settings).unwrap(), "{not json");
     }
 }

@@ -48,9 +48,18 @@ mod tests {
     #[test]
     fn quoting() {
         let v = "http://u:p@127.0.0.1:1/it's $HOME";
-        assert_eq!(Shell::Bash.export("X", v), r"export X='http://u:p@127.0.0.1:1/it'\''s $HOME'");
-        assert_eq!(Shell::Fish.export("X", v), r"set -gx X 'http://u:p@127.0.0.1:1/it\'s $HOME'");
-        assert_eq!(Shell::Powershell.export("X", v), "$env:X = 'http://u:p@127.0.0.1:1/it''s $HOME'");
+        assert_eq!(
+            Shell::Bash.export("X", v),
+            r"export X='http://u:p@127.0.0.1:1/it'\''s $HOME'"
+        );
+        assert_eq!(
+            Shell::Fish.export("X", v),
+            r"set -gx X 'http://u:p@127.0.0.1:1/it\'s $HOME'"
+        );
+        assert_eq!(
+            Shell::Powershell.export("X", v),
+            "$env:X = 'http://u:p@127.0.0.1:1/it''s $HOME'"
+        );
     }
 
     #[test]

@@ -40,12 +40,20 @@ struct EventBody<'a> {
 
 impl ApiError {
     pub fn new(status: u16, message: impl Into<String>) -> Self {
-        Self { status, message: message.into(), should_retry: true }
+        Self {
+            status,
+            message: message.into(),
+            should_retry: true,
+        }
     }
 
     /// An error that retrying cannot fix.
     pub fn final_(status: u16, message: impl Into<String>) -> Self {
-        Self { status, message: message.into(), should_retry: false }
+        Self {
+            status,
+            message: message.into(),
+            should_retry: false,
+        }
     }
 
     /// The error `type` Anthropic uses for this status.
@@ -67,7 +75,10 @@ impl ApiError {
     pub fn to_json(&self, request_id: &str) -> Vec<u8> {
         let body = Body {
             kind: "error",
-            error: Inner { kind: self.error_type(), message: &self.message },
+            error: Inner {
+                kind: self.error_type(),
+                message: &self.message,
+            },
             request_id,
         };
         serde_json::to_vec(&body).unwrap_or_default()
@@ -78,7 +89,10 @@ impl ApiError {
     pub fn to_sse_event(&self) -> Vec<u8> {
         let body = EventBody {
             kind: "error",
-            error: Inner { kind: self.error_type(), message: &self.message },
+            error: Inner {
+                kind: self.error_type(),
+                message: &self.message,
+            },
         };
         let json = serde_json::to_string(&body).unwrap_or_default();
         format!("event: error\ndata: {json}\n\n").into_bytes()

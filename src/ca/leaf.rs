@@ -14,7 +14,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use rcgen::{CertificateParams, DnType, ExtendedKeyUsagePurpose, KeyPair, KeyUsagePurpose, SanType};
+use rcgen::{
+    CertificateParams, DnType, ExtendedKeyUsagePurpose, KeyPair, KeyUsagePurpose, SanType,
+};
 use rustls::ServerConfig;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use tokio::sync::OnceCell;
@@ -73,7 +75,11 @@ impl LeafCache {
             map.remove(&host);
         }
         let cell = self.cell(&host);
-        Ok(cell.get_or_try_init(|| async { self.mint(&host) }).await?.config.clone())
+        Ok(cell
+            .get_or_try_init(|| async { self.mint(&host) })
+            .await?
+            .config
+            .clone())
     }
 
     fn cell(&self, host: &str) -> Arc<OnceCell<Entry>> {
@@ -101,7 +107,10 @@ impl LeafCache {
         config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         self.minted.fetch_add(1, Ordering::Relaxed);
         tracing::debug!(host, "minted leaf certificate");
-        Ok(Entry { config: Arc::new(config), minted: Instant::now() })
+        Ok(Entry {
+            config: Arc::new(config),
+            minted: Instant::now(),
+        })
     }
 
     /// A DER leaf for `host` signed by the CA (also used by tests to show
@@ -141,7 +150,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let ca = Ca::create(dir.path(), &["api.anthropic.com".to_string()], false).unwrap();
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        (dir, Arc::new(LeafCache::new(Arc::new(ca), provider).unwrap()))
+        (
+            dir,
+            Arc::new(LeafCache::new(Arc::new(ca), provider).unwrap()),
+        )
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -93,7 +93,9 @@ pub fn permitted_domains(hosts: &[String]) -> Vec<String> {
         if host.parse::<IpAddr>().is_ok() {
             continue;
         }
-        let domain = psl::domain_str(host).unwrap_or(host.as_str()).to_ascii_lowercase();
+        let domain = psl::domain_str(host)
+            .unwrap_or(host.as_str())
+            .to_ascii_lowercase();
         if !out.contains(&domain) {
             out.push(domain);
         }
@@ -112,7 +114,10 @@ impl Ca {
             return Err(Error::Missing(dir.to_path_buf()));
         }
         let read = |p: &Path| {
-            std::fs::read_to_string(p).map_err(|source| Error::Read { path: p.to_path_buf(), source })
+            std::fs::read_to_string(p).map_err(|source| Error::Read {
+                path: p.to_path_buf(),
+                source,
+            })
         };
         let (cert_pem, key_pem) = (read(&cert_path)?, read(&key_path)?);
         let corrupt = |what: String| Error::Corrupt(dir.to_path_buf(), what);
@@ -122,7 +127,13 @@ impl Ca {
         let permitted = parse_constraints(&cert_der).map_err(corrupt)?;
         let issuer = Issuer::from_ca_cert_der(&cert_der, key)
             .map_err(|e| corrupt(format!("certificate: {e}")))?;
-        Ok(Self { cert_der, issuer, cert_path, key_path, permitted })
+        Ok(Self {
+            cert_der,
+            issuer,
+            cert_path,
+            key_path,
+            permitted,
+        })
     }
 
     /// Creates a new CA in `dir` for `hosts`. Refuses to replace one unless `replace`.
@@ -138,28 +149,50 @@ impl Ca {
         dn.push(DnType::OrganizationName, "hoopctl");
         // A CommonName is needed by some verifiers (mkcert notes iOS); make
         // it say whose machine minted it.
-        dn.push(DnType::CommonName, format!("hoopctl local CA ({})", whoami()));
+        dn.push(
+            DnType::CommonName,
+            format!("hoopctl local CA ({})", whoami()),
+        );
         params.distinguished_name = dn;
         params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+        params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
         let now = OffsetDateTime::now_utc();
         params.not_before = now - Duration::days(1);
         params.not_after = now + Duration::days(CA_VALIDITY_DAYS);
         params.serial_number = Some(random_serial());
-        let mut permitted: Vec<GeneralSubtree> =
-            permitted_domains(hosts).into_iter().map(GeneralSubtree::DnsName).collect();
-        permitted.push(GeneralSubtree::IpAddress(CidrSubnet::V4([127, 0, 0, 1], [255; 4])));
+        let mut permitted: Vec<GeneralSubtree> = permitted_domains(hosts)
+            .into_iter()
+            .map(GeneralSubtree::DnsName)
+            .collect();
+        permitted.push(GeneralSubtree::IpAddress(CidrSubnet::V4(
+            [127, 0, 0, 1],
+            [255; 4],
+        )));
         let mut v6 = [0u8; 16];
         v6[15] = 1;
         permitted.push(GeneralSubtree::IpAddress(CidrSubnet::V6(v6, [255; 16])));
-        params.name_constraints =
-            Some(NameConstraints { permitted_subtrees: permitted, excluded_subtrees: Vec::new() });
+        params.name_constraints = Some(NameConstraints {
+            permitted_subtrees: permitted,
+            excluded_subtrees: Vec::new(),
+        });
         let cert = params.self_signed(&key)?;
         // Key first, so a crash never leaves a certificate without its key.
-        paths::write_private(&key_path, key.serialize_pem().as_bytes())
-            .map_err(|source| Error::Write { path: key_path.clone(), source })?;
-        paths::write_atomic(&cert_path, cert.pem().as_bytes(), 0o644)
-            .map_err(|source| Error::Write { path: cert_path.clone(), source })?;
+        paths::write_private(&key_path, key.serialize_pem().as_bytes()).map_err(|source| {
+            Error::Write {
+                path: key_path.clone(),
+                source,
+            }
+        })?;
+        paths::write_atomic(&cert_path, cert.pem().as_bytes(), 0o644).map_err(|source| {
+            Error::Write {
+                path: cert_path.clone(),
+                source,
+            }
+        })?;
         Self::load(dir)
     }
 
@@ -189,10 +222,17 @@ impl Ca {
     pub fn covers(&self, host: &str) -> bool {
         if let Ok(ip) = host.trim_matches(['[', ']']).parse::<IpAddr>() {
             return ip.is_loopback()
-                && self.permitted.ip.iter().any(|c| c == "127.0.0.1/32" || c == "::1/128");
+                && self
+                    .permitted
+                    .ip
+                    .iter()
+                    .any(|c| c == "127.0.0.1/32" || c == "::1/128");
         }
         let host = host.to_ascii_lowercase();
-        self.permitted.dns.iter().any(|d| host == *d || host.ends_with(&format!(".{d}")))
+        self.permitted
+            .dns
+            .iter()
+            .any(|d| host == *d || host.ends_with(&format!(".{d}")))
     }
 
     pub fn cert_path(&self) -> &Path {
@@ -210,10 +250,15 @@ impl Ca {
     pub fn info(&self) -> Result<Info, Error> {
         use x509_parser::prelude::*;
         let corrupt = |e: String| Error::Corrupt(self.cert_path.clone(), e);
-        let (_, cert) = X509Certificate::from_der(&self.cert_der).map_err(|e| corrupt(e.to_string()))?;
+        let (_, cert) =
+            X509Certificate::from_der(&self.cert_der).map_err(|e| corrupt(e.to_string()))?;
         let digest = ring::digest::digest(&ring::digest::SHA256, &self.cert_der);
-        let fingerprint =
-            digest.as_ref().iter().map(|b| format!("{b:02X}")).collect::<Vec<_>>().join(":");
+        let fingerprint = digest
+            .as_ref()
+            .iter()
+            .map(|b| format!("{b:02X}"))
+            .collect::<Vec<_>>()
+            .join(":");
         let fmt_time = |t: &ASN1Time| {
             t.to_datetime()
                 .format(&::time::format_description::well_known::Rfc3339)
@@ -254,7 +299,10 @@ fn parse_constraints(der: &[u8]) -> Result<Constraints, String> {
 
 fn format_cidr(bytes: &[u8]) -> String {
     let (addr, mask): (IpAddr, &[u8]) = match bytes.len() {
-        8 => (IpAddr::from([bytes[0], bytes[1], bytes[2], bytes[3]]), &bytes[4..]),
+        8 => (
+            IpAddr::from([bytes[0], bytes[1], bytes[2], bytes[3]]),
+            &bytes[4..],
+        ),
         32 => {
             let mut a = [0u8; 16];
             a.copy_from_slice(&bytes[..16]);
@@ -270,7 +318,10 @@ fn pem_to_der(pem: &str) -> Option<Vec<u8>> {
     use base64::Engine;
     let start = pem.find("-----BEGIN CERTIFICATE-----")? + "-----BEGIN CERTIFICATE-----".len();
     let end = pem[start..].find("-----END CERTIFICATE-----")? + start;
-    let b64: String = pem[start..end].chars().filter(|c| !c.is_whitespace()).collect();
+    let b64: String = pem[start..end]
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
     base64::engine::general_purpose::STANDARD.decode(b64).ok()
 }
 
@@ -284,9 +335,17 @@ fn random_serial() -> rcgen::SerialNumber {
 }
 
 fn whoami() -> String {
-    let user = std::env::var("USER").or_else(|_| std::env::var("USERNAME")).unwrap_or_else(|_| "user".into());
-    let host = std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).unwrap_or_default();
-    if host.is_empty() { user } else { format!("{user}@{host}") }
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("USERNAME"))
+        .unwrap_or_else(|_| "user".into());
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default();
+    if host.is_empty() {
+        user
+    } else {
+        format!("{user}@{host}")
+    }
 }
 
 #[cfg(test)]
@@ -295,8 +354,15 @@ mod tests {
 
     #[test]
     fn permitted_domains_use_the_public_suffix_list() {
-        let hosts = vec!["api.anthropic.com".to_string(), "x.api.example.co.uk".into(), "127.0.0.1".into()];
-        assert_eq!(permitted_domains(&hosts), vec!["anthropic.com", "example.co.uk", "localhost"]);
+        let hosts = vec![
+            "api.anthropic.com".to_string(),
+            "x.api.example.co.uk".into(),
+            "127.0.0.1".into(),
+        ];
+        assert_eq!(
+            permitted_domains(&hosts),
+            vec!["anthropic.com", "example.co.uk", "localhost"]
+        );
     }
 
     #[test]
@@ -304,14 +370,21 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let hosts = vec!["api.anthropic.com".to_string()];
         let ca = Ca::create(dir.path(), &hosts, false).unwrap();
-        assert!(matches!(Ca::create(dir.path(), &hosts, false), Err(Error::Exists(_))));
+        assert!(matches!(
+            Ca::create(dir.path(), &hosts, false),
+            Err(Error::Exists(_))
+        ));
         let info = ca.info().unwrap();
         assert_eq!(info.permitted_dns, vec!["anthropic.com", "localhost"]);
         assert_eq!(info.permitted_ip, vec!["127.0.0.1/32", "::1/128"]);
         assert!(info.subject.contains("hoopctl local CA"));
         assert_eq!(info.sha256_fingerprint.len(), 32 * 3 - 1);
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(key_path(dir.path())).unwrap().permissions().mode() & 0o777;
+        let mode = std::fs::metadata(key_path(dir.path()))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
         assert_eq!(mode, 0o600);
         let again = Ca::load(dir.path()).unwrap();
         assert_eq!(again.cert_der(), ca.cert_der());

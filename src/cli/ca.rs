@@ -35,12 +35,17 @@ fn render(info: &Info) -> String {
 pub fn run(ctx: &mut Context, cmd: CaCommand) -> anyhow::Result<()> {
     let dir = ctx.dirs.ca_dir();
     let hosts = || -> anyhow::Result<Vec<String>> {
-        Ok(super::connect::load_policy(ctx, None)?.egress.intercepted().to_vec())
+        Ok(super::connect::load_policy(ctx, None)?
+            .egress
+            .intercepted()
+            .to_vec())
     };
     match cmd {
         CaCommand::Init => {
             let info = Ca::create(&dir, &hosts()?, false)?.info()?;
-            emit(ctx.output, &info, |i| format!("Created a new local CA.\n{}", render(i)));
+            emit(ctx.output, &info, |i| {
+                format!("Created a new local CA.\n{}", render(i))
+            });
         }
         CaCommand::Rotate => {
             let info = Ca::create(&dir, &hosts()?, true)?.info()?;

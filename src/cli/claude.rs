@@ -34,16 +34,26 @@ fn render(c: &Change, verb: &str) -> String {
 
 pub fn run(ctx: &mut Context, cmd: ClaudeCommand) -> anyhow::Result<()> {
     let settings = claude_code::settings_path()?;
-    let state = ctx.dirs.data.join(format!("claude-settings-{}.json", ctx.profile));
+    let state = ctx
+        .dirs
+        .data
+        .join(format!("claude-settings-{}.json", ctx.profile));
     let listen = match &cmd {
         ClaudeCommand::Configure { listen: Some(l) } => l.clone(),
         _ => ctx.config.profile(&ctx.profile).listen_addr(),
     };
     let listen = crate::proxy::parse_listen(&listen)?;
     let secret = ctx.config.stable_secret(&ctx.profile, &ctx.config_path)?;
-    let hosts = super::connect::load_policy(ctx, None)?.egress.intercepted().to_vec();
+    let hosts = super::connect::load_policy(ctx, None)?
+        .egress
+        .intercepted()
+        .to_vec();
     let (ca, _) = Ca::load_or_create(&ctx.dirs.ca_dir(), &hosts)?;
-    let env = ProxyEnv { listen, secret, ca_cert: ca.cert_path().to_path_buf() };
+    let env = ProxyEnv {
+        listen,
+        secret,
+        ca_cert: ca.cert_path().to_path_buf(),
+    };
     match cmd {
         ClaudeCommand::Configure { .. } => {
             let change = claude_code::configure(&settings, &state, &env)?;

@@ -81,7 +81,9 @@ pub struct ConnectArgs {
 
 /// The policy from `--policy`, else the profile's, else the built-in one.
 pub(super) fn load_policy(ctx: &Context, flag: Option<&PathBuf>) -> anyhow::Result<Policy> {
-    let path = flag.cloned().or_else(|| ctx.config.profile(&ctx.profile).policy);
+    let path = flag
+        .cloned()
+        .or_else(|| ctx.config.profile(&ctx.profile).policy);
     let policy = match path {
         Some(p) => Policy::load(&p)?,
         None => Policy::builtin(),
@@ -114,7 +116,10 @@ struct Ready {
 }
 
 fn env_map(env: &ProxyEnv) -> serde_json::Map<String, serde_json::Value> {
-    env.vars().into_iter().map(|(k, v)| (k.to_string(), v.into())).collect()
+    env.vars()
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.into()))
+        .collect()
 }
 
 pub async fn run(ctx: &mut Context, args: ConnectArgs, verbose: u8) -> anyhow::Result<ExitCode> {
@@ -127,11 +132,22 @@ pub async fn run(ctx: &mut Context, args: ConnectArgs, verbose: u8) -> anyhow::R
         let listen = parse_listen(&args.listen.clone().unwrap_or_else(|| profile.listen_addr()))?;
         let secret = ctx.config.stable_secret(&ctx.profile, &ctx.config_path)?;
         let (ca, _) = Ca::load_or_create(&ctx.dirs.ca_dir(), policy.egress.intercepted())?;
-        let env = ProxyEnv { listen, secret, ca_cert: ca.cert_path().to_path_buf() };
+        let env = ProxyEnv {
+            listen,
+            secret,
+            ca_cert: ca.cert_path().to_path_buf(),
+        };
         let shell = args.shell.unwrap_or_else(Shell::detect);
-        let printed = PrintedEnv { shell, env: env_map(&env) };
+        let printed = PrintedEnv {
+            shell,
+            env: env_map(&env),
+        };
         emit(ctx.output, &printed, |_| {
-            env.vars().iter().map(|(k, v)| shell.export(k, v)).collect::<Vec<_>>().join("\n")
+            env.vars()
+                .iter()
+                .map(|(k, v)| shell.export(k, v))
+                .collect::<Vec<_>>()
+                .join("\n")
         });
         return Ok(ExitCode::SUCCESS);
     }
@@ -139,13 +155,26 @@ pub async fn run(ctx: &mut Context, args: ConnectArgs, verbose: u8) -> anyhow::R
     let foreground = args.command.is_empty();
     let (listen, secret) = if foreground {
         let listen = args.listen.clone().unwrap_or_else(|| profile.listen_addr());
-        (listen, ctx.config.stable_secret(&ctx.profile, &ctx.config_path)?)
+        (
+            listen,
+            ctx.config.stable_secret(&ctx.profile, &ctx.config_path)?,
+        )
     } else {
         // Each run gets its own port and secret, so agents never share one.
         let listen = args.listen.clone().unwrap_or_else(|| "127.0.0.1:0".into());
-        (listen, Secret::random().map_err(|_| anyhow::anyhow!("could not generate a proxy secret"))?)
+        (
+            listen,
+            Secret::random().map_err(|_| anyhow::anyhow!("could not generate a proxy secret"))?,
+        )
     };
-    init_logging(verbose, if foreground { LogTo::Stderr } else { LogTo::File(ctx.dirs.log_file()) });
+    init_logging(
+        verbose,
+        if foreground {
+            LogTo::Stderr
+        } else {
+            LogTo::File(ctx.dirs.log_file())
+        },
+    );
     let upstream_url = args.upstream.clone().or(profile.upstream.clone());
     let upstream = upstream_url.as_deref().map(Origin::parse).transpose()?;
     let options = Options {
@@ -179,13 +208,17 @@ pub async fn run(ctx: &mut Context, args: ConnectArgs, verbose: u8) -> anyhow::R
         env: env_map(&started.env),
     };
     let format = ctx.output;
-    let stable = args.listen.is_none() || args.listen.as_deref() == Some(profile.listen_addr().as_str());
+    let stable =
+        args.listen.is_none() || args.listen.as_deref() == Some(profile.listen_addr().as_str());
     emit(format, &ready, |r| {
         let shell = Shell::detect();
         let print_env = if stable {
             "hoopctl connect claude-code --print-env".to_string()
         } else {
-            format!("hoopctl connect claude-code --print-env --listen {}", r.listen)
+            format!(
+                "hoopctl connect claude-code --print-env --listen {}",
+                r.listen
+            )
         };
         let mut s = format!(
             "hoopctl proxy listening on {} (direct mode, upstream {})\nCA certificate: {}{}\n\nIn another terminal:\n  eval \"$({print_env})\"\n  claude\nor set these yourself:\n",
@@ -204,16 +237,22 @@ pub async fn run(ctx: &mut Context, args: ConnectArgs, verbose: u8) -> anyhow::R
     let drain = args.drain_timeout;
     let left = supervisor::run_foreground(started, &state, || {
         if format == Format::Text {
-            eprintln!("stopping: no new connections; waiting up to {drain}s for requests in flight");
+            eprintln!(
+                "stopping: no new connections; waiting up to {drain}s for requests in flight"
+            );
         }
     })
     .await?;
-    emit(format, &serde_json::json!({"event": "stopped", "dropped_connections": left}), |_| {
-        if left > 0 {
-            format!("stopped ({left} connection(s) still open at the deadline were closed)")
-        } else {
-            "stopped".into()
-        }
-    });
+    emit(
+        format,
+        &serde_json::json!({"event": "stopped", "dropped_connections": left}),
+        |_| {
+            if left > 0 {
+                format!("stopped ({left} connection(s) still open at the deadline were closed)")
+            } else {
+                "stopped".into()
+            }
+        },
+    );
     Ok(ExitCode::SUCCESS)
 }

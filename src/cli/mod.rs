@@ -26,7 +26,6 @@ use output::Format;
 #[command(
     name = "hoopctl",
     version,
-
     after_help = "Quick start:\n  hoopctl connect claude-code --direct -- claude     run Claude Code through hoopctl\n  eval \"$(hoopctl connect claude-code --print-env)\"  point this shell at a running proxy\n\nFiles: HOOPCTL_CONFIG_DIR, HOOPCTL_DATA_DIR and HOOPCTL_RUNTIME_DIR override where\nhoopctl keeps its configuration, CA and logs, and runtime state."
 )]
 pub struct Cli {
@@ -77,7 +76,13 @@ impl Context {
         let config_path = cli.config.clone().unwrap_or_else(|| dirs.config_file());
         let config = Config::load(&config_path)?;
         let profile = config.profile_name(cli.profile.as_deref());
-        Ok(Self { dirs, config_path, config, profile, output: cli.output })
+        Ok(Self {
+            dirs,
+            config_path,
+            config,
+            profile,
+            output: cli.output,
+        })
     }
 }
 
@@ -106,9 +111,18 @@ pub(crate) fn init_logging(verbose: u8, to: LogTo) {
                 .map(crate::paths::ensure_dir)
                 .transpose()
                 .ok()
-                .and_then(|_| std::fs::OpenOptions::new().create(true).append(true).open(&path).ok());
+                .and_then(|_| {
+                    std::fs::OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(&path)
+                        .ok()
+                });
             match file {
-                Some(f) => builder.with_ansi(false).with_writer(std::sync::Mutex::new(f)).try_init(),
+                Some(f) => builder
+                    .with_ansi(false)
+                    .with_writer(std::sync::Mutex::new(f))
+                    .try_init(),
                 None => builder.with_writer(std::io::stderr).try_init(),
             }
         }
@@ -174,16 +188,53 @@ mod tests {
             &["hoopctl", "ca", "show", "--output", "json"],
             &["hoopctl", "ca", "path"],
             &["hoopctl", "ca", "rotate"],
-            &["hoopctl", "--profile", "work", "-v", "connect", "claude-code", "--direct", "--listen", "127.0.0.1:0", "--upstream", "http://127.0.0.1:1", "--policy", "p.toml", "--", "claude", "-p", "hi"],
-            &["hoopctl", "connect", "claude-code", "--print-env", "--shell", "fish"],
+            &[
+                "hoopctl",
+                "--profile",
+                "work",
+                "-v",
+                "connect",
+                "claude-code",
+                "--direct",
+                "--listen",
+                "127.0.0.1:0",
+                "--upstream",
+                "http://127.0.0.1:1",
+                "--policy",
+                "p.toml",
+                "--",
+                "claude",
+                "-p",
+                "hi",
+            ],
+            &[
+                "hoopctl",
+                "connect",
+                "claude-code",
+                "--print-env",
+                "--shell",
+                "fish",
+            ],
             &["hoopctl", "claude", "configure"],
             &["hoopctl", "claude", "unconfigure"],
             &["hoopctl", "completions", "zsh"],
-            &["hoopctl", "--config", "c.toml", "--output", "json", "ca", "show"],
+            &[
+                "hoopctl", "--config", "c.toml", "--output", "json", "ca", "show",
+            ],
         ] {
             Cli::try_parse_from(args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
         }
-        assert!(Cli::try_parse_from(["hoopctl", "connect", "claude-code", "--shell", "bash"]).is_err());
-        assert!(Cli::try_parse_from(["hoopctl", "connect", "claude-code", "--print-env", "--", "claude"]).is_err());
+        assert!(
+            Cli::try_parse_from(["hoopctl", "connect", "claude-code", "--shell", "bash"]).is_err()
+        );
+        assert!(Cli::try_parse_from([
+            "hoopctl",
+            "connect",
+            "claude-code",
+            "--print-env",
+            "--",
+            "claude"
+        ])
+        .is_err());
     }
 }

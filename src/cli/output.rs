@@ -14,7 +14,10 @@ pub enum Format {
 /// Prints `value` as one JSON line, or `text` (built only when needed).
 pub fn emit<T: Serialize>(format: Format, value: &T, text: impl FnOnce(&T) -> String) {
     match format {
-        Format::Json => println!("{}", serde_json::to_string(value).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))),
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string(value).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+        ),
         Format::Text => {
             let t = text(value);
             if t.ends_with('\n') {

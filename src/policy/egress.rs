@@ -66,7 +66,10 @@ pub struct Egress {
 impl Egress {
     pub fn claude_code_default() -> Self {
         Self {
-            intercept: CLAUDE_CODE_INTERCEPT.iter().map(|s| s.to_string()).collect(),
+            intercept: CLAUDE_CODE_INTERCEPT
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
             allow: CLAUDE_CODE_TUNNEL.iter().map(|s| s.to_string()).collect(),
             deny: Vec::new(),
             default: Default::Deny,
@@ -127,7 +130,11 @@ impl Egress {
 
 /// Lowercase, without a trailing dot or IPv6 brackets.
 fn normalize(host: &str) -> String {
-    host.trim().trim_end_matches('.').trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase()
+    host.trim()
+        .trim_end_matches('.')
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_ascii_lowercase()
 }
 
 /// `*` matches any run of characters; everything else literally.

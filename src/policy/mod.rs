@@ -15,7 +15,10 @@ pub use egress::{Decision, Egress};
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("could not read policy file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("invalid policy file {path}: {message}")]
     Invalid { path: PathBuf, message: String },
 }
@@ -45,19 +48,28 @@ pub struct Policy {
 impl Policy {
     /// The built-in policy for Claude Code.
     pub fn builtin() -> Self {
-        Self { egress: Egress::claude_code_default(), source: None, unenforced: Vec::new() }
+        Self {
+            egress: Egress::claude_code_default(),
+            source: None,
+            unenforced: Vec::new(),
+        }
     }
 
     /// Built-in defaults overlaid with the file at `path`.
     pub fn load(path: &Path) -> Result<Self, Error> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| Error::Read { path: path.to_path_buf(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
         Self::parse(&text, path)
     }
 
     /// Parses policy text; `path` names it in errors.
     pub fn parse(text: &str, path: &Path) -> Result<Self, Error> {
-        let invalid = |message: String| Error::Invalid { path: path.to_path_buf(), message };
+        let invalid = |message: String| Error::Invalid {
+            path: path.to_path_buf(),
+            message,
+        };
         let file: File = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
         let mut unenforced = Vec::new();
         for key in file.rest.keys() {
@@ -74,7 +86,11 @@ impl Policy {
             Some(t) => Egress::from_table(t).map_err(invalid)?,
             None => Egress::claude_code_default(),
         };
-        Ok(Self { egress, source: Some(path.to_path_buf()), unenforced })
+        Ok(Self {
+            egress,
+            source: Some(path.to_path_buf()),
+            unenforced,
+        })
     }
 }
 
@@ -85,7 +101,9 @@ mod tests {
     #[test]
     fn errors_name_file_line_and_field() {
         let text = "[egress]\nintercept = [\"api.anthropic.com\"]\ndefualt = \"deny\"\n";
-        let err = Policy::parse(text, Path::new("team.toml")).unwrap_err().to_string();
+        let err = Policy::parse(text, Path::new("team.toml"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("team.toml"), "{err}");
         assert!(err.contains("line 3"), "{err}");
         assert!(err.contains("defualt"), "{err}");
@@ -94,7 +112,9 @@ mod tests {
     #[test]
     fn bad_value_is_explained() {
         let text = "[egress]\ndefault = \"maybe\"\n";
-        let err = Policy::parse(text, Path::new("p.toml")).unwrap_err().to_string();
+        let err = Policy::parse(text, Path::new("p.toml"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("default"), "{err}");
         assert!(err.contains("line 2"), "{err}");
     }
@@ -104,7 +124,9 @@ mod tests {
         let text = "[masking]\nrehydrate = true\n";
         let p = Policy::parse(text, Path::new("p.toml")).unwrap();
         assert_eq!(p.unenforced, vec!["masking".to_string()]);
-        let err = Policy::parse("[egres]\n", Path::new("p.toml")).unwrap_err().to_string();
+        let err = Policy::parse("[egres]\n", Path::new("p.toml"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("egres"), "{err}");
     }
 }

@@ -25,7 +25,9 @@ pub(super) async fn run(listener: TcpListener, shared: Arc<Shared>, shutdown: Ca
         match accepted {
             Ok((stream, peer)) => {
                 let shared2 = shared.clone();
-                shared.tracker.spawn(async move { connect::handle(shared2, stream, peer).await });
+                shared
+                    .tracker
+                    .spawn(async move { connect::handle(shared2, stream, peer).await });
             }
             Err(e) => {
                 // EMFILE and friends: log, breathe, keep serving.
@@ -69,13 +71,16 @@ where
     let io = TokioIo::new(io);
     let result = if h2 {
         let mut b = http2::Builder::new(TokioExecutor::new());
-        b.timer(TokioTimer::new()).max_header_list_size(MAX_HEADER_BYTES as u32);
+        b.timer(TokioTimer::new())
+            .max_header_list_size(MAX_HEADER_BYTES as u32);
         drive!(b.serve_connection(io, svc), shared)
     } else {
         let mut b = http1::Builder::new();
         b.timer(TokioTimer::new())
             .header_read_timeout(shared.settings.timeouts.header_read)
-            .max_buf_size(MAX_HEADER_BYTES)
+            // Enforced as bytes arrive (431 beyond it); unlike max_buf_size
+            // it does not also cap body reads.
+            .max_header_size(MAX_HEADER_BYTES)
             .keep_alive(true);
         drive!(b.serve_connection(io, svc).with_upgrades(), shared)
     };

@@ -17,7 +17,9 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub type Body = http_body_util::combinators::UnsyncBoxBody<Bytes, BoxError>;
 
 pub fn full(bytes: impl Into<Bytes>) -> Body {
-    Full::new(bytes.into()).map_err(|never| match never {}).boxed_unsync()
+    Full::new(bytes.into())
+        .map_err(|never| match never {})
+        .boxed_unsync()
 }
 
 pub fn empty() -> Body {
@@ -41,7 +43,12 @@ pub struct Relay {
 
 impl Relay {
     pub fn new(inner: Incoming, sse: bool, host: String) -> Self {
-        Self { inner, sse, done: false, host }
+        Self {
+            inner,
+            sse,
+            done: false,
+            host,
+        }
     }
 }
 

@@ -1,7 +1,10 @@
 //! The front door: what arrives on the listener. A first byte of 0x16 is a
-//! TLS ClientHello (base-URL mode over https); anything else is HTTP/1.1:
-//! `CONNECT host:port`, an absolute-form proxy request, or an origin-form
-//! request in base-URL mode.
+//! TLS ClientHello (base-URL mode over https). Anything else is HTTP/1.1
+//! whose head the front door reads itself: `CONNECT host:port` is answered
+//! directly on the socket (no HTTP server and no upgrade machinery between
+//! the agent and its TLS tunnel); other requests (absolute-form proxy
+//! requests, origin-form base-URL requests) go to hyper with the head put
+//! back in front of the stream.
 //!
 //! Owns: proxy authentication and the egress verdict for each target.
 
@@ -9,18 +12,20 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use base64::Engine;
+use bytes::{Bytes, BytesMut};
 use http::{header, Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::body::{self, Body};
-use super::{accept, service, tls, Shared, BASE_URL_PREFIX};
+use super::rewind::Rewind;
+use super::{accept, service, tls, Shared, BASE_URL_PREFIX, MAX_HEADER_BYTES};
 use crate::policy::Decision;
 use crate::secret::constant_time_eq;
 
 /// One accepted TCP connection.
-pub(super) async fn handle(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
+pub(super) async fn handle(shared: Arc<Shared>, mut stream: TcpStream, peer: SocketAddr) {
     // Without TCP_NODELAY small writes (SSE events, TLS records) wait for
     // Nagle + delayed ACK: 40 ms stalls (SPEC section 8).
     let _ = stream.set_nodelay(true);
@@ -33,38 +38,144 @@ pub(super) async fn handle(shared: Arc<Shared>, stream: TcpStream, peer: SocketA
         Ok(Ok(1)) => {}
         Ok(Ok(_)) => return,
         Ok(Err(e)) => {
-            tracing::debug!(%peer, error = %e, "connection failed before its first byte");
-            return;
+            return tracing::debug!(%peer, error = %e, "connection failed before its first byte")
         }
-        Err(_) => {
-            tracing::debug!(%peer, "client sent nothing before the header timeout");
-            return;
-        }
+        Err(_) => return tracing::debug!(%peer, "client sent nothing before the header timeout"),
     }
     if first[0] == 0x16 {
-        tls::serve_base_url(shared, stream).await;
+        return tls::serve_base_url(shared, stream).await;
+    }
+    let head = tokio::select! {
+        r = tokio::time::timeout(shared.settings.timeouts.header_read, read_head(&mut stream)) => r,
+        _ = shared.graceful.cancelled() => return,
+    };
+    let (buf, head_len) = match head {
+        Ok(Ok(h)) => h,
+        Ok(Err(HeadError::TooLarge)) => {
+            let r = Refusal::new(
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "hoopctl: request head too large\n",
+            );
+            return r.write(&mut stream).await;
+        }
+        Ok(Err(HeadError::Io(e))) => {
+            return tracing::debug!(%peer, error = %e, "connection closed mid-head")
+        }
+        Err(_) => {
+            return tracing::debug!(%peer, "request head not complete before the header timeout")
+        }
+    };
+    if buf.starts_with(b"CONNECT ") {
+        connect(shared, stream, buf, head_len).await;
     } else {
         let s = shared.clone();
-        accept::serve(&shared, stream, false, move |req| front(s.clone(), req)).await;
+        let io = Rewind::new(buf.freeze(), stream);
+        accept::serve(&shared, io, false, move |req| front(s.clone(), req)).await;
     }
 }
 
-async fn front(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
-    if req.method() == Method::CONNECT {
-        connect(shared, req).await
-    } else if req.uri().scheme().is_some() {
-        absolute(shared, req).await
-    } else {
-        base_url(shared, req).await
+enum HeadError {
+    TooLarge,
+    Io(std::io::Error),
+}
+
+/// Reads until the end of the request head; returns everything read so
+/// far and the head's length.
+async fn read_head(stream: &mut TcpStream) -> Result<(BytesMut, usize), HeadError> {
+    let mut buf = BytesMut::with_capacity(1024);
+    let mut scanned = 0;
+    loop {
+        if let Some(i) = buf[scanned..].windows(4).position(|w| w == b"\r\n\r\n") {
+            return Ok((buf, scanned + i + 4));
+        }
+        scanned = buf.len().saturating_sub(3);
+        if buf.len() >= MAX_HEADER_BYTES {
+            return Err(HeadError::TooLarge);
+        }
+        match stream.read_buf(&mut buf).await {
+            Ok(0) => return Err(HeadError::Io(std::io::ErrorKind::UnexpectedEof.into())),
+            Ok(_) => {}
+            Err(e) => return Err(HeadError::Io(e)),
+        }
     }
 }
 
-/// Whether `Proxy-Authorization: Basic base64(user:secret)` carries the secret.
-fn authorized(shared: &Shared, req: &Request<Incoming>) -> bool {
-    let Some(value) = req.headers().get(header::PROXY_AUTHORIZATION) else {
-        return false;
-    };
-    let Ok(value) = value.to_str() else {
+/// A refusal the front door sends, on the socket or through hyper.
+struct Refusal {
+    status: StatusCode,
+    body: String,
+    authenticate: bool,
+}
+
+impl Refusal {
+    fn new(status: StatusCode, body: impl Into<String>) -> Self {
+        Self {
+            status,
+            body: body.into(),
+            authenticate: false,
+        }
+    }
+
+    fn auth_required() -> Self {
+        Self {
+            authenticate: true,
+            ..Self::new(
+                StatusCode::PROXY_AUTHENTICATION_REQUIRED,
+                "hoopctl: proxy authentication required. Use the proxy URL that `hoopctl connect claude-code` \
+                 sets or prints (`--print-env`); it carries this proxy's secret.\n",
+            )
+        }
+    }
+
+    fn denied(host: &str) -> Self {
+        tracing::info!(host, decision = "deny", "egress denied");
+        Self::new(
+            StatusCode::FORBIDDEN,
+            format!(
+                "hoopctl: connections to {host} are denied by policy (egress). To allow it unchanged, \
+                 add it to `allow` in the [egress] table of your policy file (--policy).\n"
+            ),
+        )
+    }
+
+    fn into_response(self) -> Response<Body> {
+        let mut resp = Response::new(body::full(self.body));
+        *resp.status_mut() = self.status;
+        let h = resp.headers_mut();
+        h.insert(
+            header::CONTENT_TYPE,
+            http::HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        if self.authenticate {
+            h.insert(
+                header::PROXY_AUTHENTICATE,
+                http::HeaderValue::from_static("Basic realm=\"hoopctl\""),
+            );
+        }
+        resp
+    }
+
+    /// Writes the response on the raw socket and closes it.
+    async fn write<S: tokio::io::AsyncWrite + Unpin>(self, stream: &mut S) {
+        let mut out = format!(
+            "HTTP/1.1 {} {}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n",
+            self.status.as_u16(),
+            self.status.canonical_reason().unwrap_or(""),
+            self.body.len()
+        );
+        if self.authenticate {
+            out.push_str("Proxy-Authenticate: Basic realm=\"hoopctl\"\r\n");
+        }
+        out.push_str("\r\n");
+        out.push_str(&self.body);
+        let _ = stream.write_all(out.as_bytes()).await;
+        let _ = stream.shutdown().await;
+    }
+}
+
+/// Whether a `Proxy-Authorization: Basic base64(user:secret)` value carries the secret.
+fn proxy_auth_ok(shared: &Shared, value: Option<&[u8]>) -> bool {
+    let Some(value) = value.and_then(|v| std::str::from_utf8(v).ok()) else {
         return false;
     };
     let Some((scheme, encoded)) = value.trim().split_once(' ') else {
@@ -76,117 +187,152 @@ fn authorized(shared: &Shared, req: &Request<Incoming>) -> bool {
     let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(encoded.trim()) else {
         return false;
     };
-    let password = match decoded.iter().position(|&b| b == b':') {
-        Some(i) => &decoded[i + 1..],
-        None => return false,
-    };
-    constant_time_eq(password, shared.settings.secret.expose().as_bytes())
-}
-
-fn text(status: StatusCode, body: String) -> Response<Body> {
-    let mut resp = Response::new(body::full(body));
-    *resp.status_mut() = status;
-    resp.headers_mut()
-        .insert(header::CONTENT_TYPE, http::HeaderValue::from_static("text/plain; charset=utf-8"));
-    resp
-}
-
-fn auth_required() -> Response<Body> {
-    let mut resp = text(
-        StatusCode::PROXY_AUTHENTICATION_REQUIRED,
-        "hoopctl: proxy authentication required. Use the proxy URL that `hoopctl connect claude-code` \
-         sets or prints (`--print-env`); it carries this proxy's secret.\n"
-            .to_string(),
-    );
-    resp.headers_mut()
-        .insert(header::PROXY_AUTHENTICATE, http::HeaderValue::from_static("Basic realm=\"hoopctl\""));
-    resp
-}
-
-fn denied(host: &str) -> Response<Body> {
-    tracing::info!(host, decision = "deny", "egress denied");
-    text(
-        StatusCode::FORBIDDEN,
-        format!(
-            "hoopctl: connections to {host} are denied by policy (egress). To allow it unchanged, \
-             add it to `allow` in the [egress] table of your policy file (--policy).\n"
+    match decoded.iter().position(|&b| b == b':') {
+        Some(i) => constant_time_eq(
+            &decoded[i + 1..],
+            shared.settings.secret.expose().as_bytes(),
         ),
+        None => false,
+    }
+}
+
+fn authorized(shared: &Shared, req: &Request<Incoming>) -> bool {
+    proxy_auth_ok(
+        shared,
+        req.headers()
+            .get(header::PROXY_AUTHORIZATION)
+            .map(|v| v.as_bytes()),
     )
 }
 
-async fn connect(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
-    if !authorized(&shared, &req) {
-        return auth_required();
-    }
-    let Some(authority) = req.uri().authority().cloned() else {
-        return text(StatusCode::BAD_REQUEST, "hoopctl: CONNECT needs host:port\n".into());
+const ESTABLISHED: &[u8] = b"HTTP/1.1 200 Connection Established\r\n\r\n";
+
+/// `CONNECT host:port`, answered on the socket.
+async fn connect(shared: Arc<Shared>, mut stream: TcpStream, buf: BytesMut, head_len: usize) {
+    let mut headers = [httparse::EMPTY_HEADER; 64];
+    let mut req = httparse::Request::new(&mut headers);
+    let target = match req.parse(&buf[..head_len]) {
+        Ok(httparse::Status::Complete(_)) => req.path.unwrap_or("").to_string(),
+        Ok(httparse::Status::Partial) | Err(_) => {
+            return Refusal::new(
+                StatusCode::BAD_REQUEST,
+                "hoopctl: malformed CONNECT request\n",
+            )
+            .write(&mut stream)
+            .await;
+        }
     };
-    let host = authority.host().trim_matches(['[', ']']).to_string();
+    let auth = req
+        .headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case("proxy-authorization"))
+        .map(|h| h.value);
+    if !proxy_auth_ok(&shared, auth) {
+        return Refusal::auth_required().write(&mut stream).await;
+    }
+    let Ok(authority) = target.parse::<http::uri::Authority>() else {
+        return Refusal::new(
+            StatusCode::BAD_REQUEST,
+            "hoopctl: CONNECT needs host:port\n",
+        )
+        .write(&mut stream)
+        .await;
+    };
+    let host = authority
+        .host()
+        .trim_matches(['[', ']'])
+        .to_ascii_lowercase();
     let port = authority.port_u16().unwrap_or(443);
+    // Bytes the client sent after the head (a pipelined ClientHello) stay in front.
+    let rest = Bytes::copy_from_slice(&buf[head_len..]);
     match shared.settings.policy.egress.decide(&host) {
-        Decision::Deny => denied(&host),
-        Decision::Tunnel => tunnel(shared, req, host, port).await,
+        Decision::Deny => Refusal::denied(&host).write(&mut stream).await,
+        Decision::Tunnel => tunnel(&shared, stream, rest, &host, port).await,
         Decision::Intercept => {
+            if stream.write_all(ESTABLISHED).await.is_err() {
+                return;
+            }
             tracing::debug!(host, port, "intercepting");
-            let s = shared.clone();
-            shared.tracker.spawn(async move {
-                match hyper::upgrade::on(req).await {
-                    Ok(upgraded) => tls::intercept(s, TokioIo::new(upgraded), host, port).await,
-                    Err(e) => tracing::debug!(error = %e, "CONNECT upgrade failed"),
-                }
-            });
-            Response::new(body::empty())
+            tls::intercept(shared.clone(), Rewind::new(rest, stream), host, port).await;
         }
     }
 }
 
 /// Tunnels the connection unchanged. The upstream is dialled before the
 /// 200, so a failure reaches the client as a 502 instead of a reset.
-async fn tunnel(shared: Arc<Shared>, req: Request<Incoming>, host: String, port: u16) -> Response<Body> {
-    let dial = tokio::time::timeout(shared.settings.timeouts.connect, TcpStream::connect((host.as_str(), port)));
+async fn tunnel(shared: &Shared, mut stream: TcpStream, rest: Bytes, host: &str, port: u16) {
+    let dial = tokio::time::timeout(
+        shared.settings.timeouts.connect,
+        TcpStream::connect((host, port)),
+    );
     let mut upstream = match dial.await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {
-            return text(StatusCode::BAD_GATEWAY, format!("hoopctl: could not connect to {host}:{port}: {e}\n"))
+            let body = format!("hoopctl: could not connect to {host}:{port}: {e}\n");
+            return Refusal::new(StatusCode::BAD_GATEWAY, body)
+                .write(&mut stream)
+                .await;
         }
         Err(_) => {
-            return text(StatusCode::GATEWAY_TIMEOUT, format!("hoopctl: connecting to {host}:{port} timed out\n"))
+            let body = format!("hoopctl: connecting to {host}:{port} timed out\n");
+            return Refusal::new(StatusCode::GATEWAY_TIMEOUT, body)
+                .write(&mut stream)
+                .await;
         }
     };
     let _ = upstream.set_nodelay(true);
+    if stream.write_all(ESTABLISHED).await.is_err() {
+        return;
+    }
     tracing::info!(host, port, decision = "tunnel", "egress tunneled");
-    let s = shared.clone();
-    shared.tracker.spawn(async move {
-        let upgraded = match hyper::upgrade::on(req).await {
-            Ok(u) => u,
-            Err(e) => return tracing::debug!(error = %e, "CONNECT upgrade failed"),
-        };
-        let mut client = TokioIo::new(upgraded);
-        tokio::select! {
-            r = tokio::io::copy_bidirectional(&mut client, &mut upstream) => match r {
-                Ok((up, down)) => tracing::debug!(host, up, down, "tunnel closed"),
-                Err(e) => tracing::debug!(host, error = %e, "tunnel failed"),
-            },
-            _ = s.hard.cancelled() => {}
-        }
-    });
-    Response::new(body::empty())
+    let mut client = Rewind::new(rest, stream);
+    tokio::select! {
+        r = tokio::io::copy_bidirectional(&mut client, &mut upstream) => match r {
+            Ok((up, down)) => tracing::debug!(host, up, down, "tunnel closed"),
+            Err(e) => tracing::debug!(host, error = %e, "tunnel failed"),
+        },
+        _ = shared.hard.cancelled() => {}
+    }
+}
+
+/// Requests other than a leading CONNECT, served by hyper.
+async fn front(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
+    if req.method() == Method::CONNECT {
+        let msg = "hoopctl: send CONNECT as the first request of a new connection\n";
+        Refusal::new(StatusCode::BAD_REQUEST, msg).into_response()
+    } else if req.uri().scheme().is_some() {
+        absolute(shared, req).await
+    } else {
+        base_url(shared, req).await
+    }
 }
 
 /// `GET http://host/path` through the proxy.
 async fn absolute(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
     if !authorized(&shared, &req) {
-        return auth_required();
+        return Refusal::auth_required().into_response();
     }
     let Some(authority) = req.uri().authority().cloned() else {
-        return text(StatusCode::BAD_REQUEST, "hoopctl: request URI has no host\n".into());
+        return Refusal::new(
+            StatusCode::BAD_REQUEST,
+            "hoopctl: request URI has no host\n",
+        )
+        .into_response();
     };
-    let host = authority.host().to_string();
-    let default_port = if req.uri().scheme() == Some(&http::uri::Scheme::HTTPS) { 443 } else { 80 };
+    let host = authority.host().to_ascii_lowercase();
+    let default_port = if req.uri().scheme() == Some(&http::uri::Scheme::HTTPS) {
+        443
+    } else {
+        80
+    };
     let port = authority.port_u16().unwrap_or(default_port);
-    let pq = req.uri().path_and_query().map(|p| p.as_str().to_string()).unwrap_or_else(|| "/".into());
+    let pq = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "/".into());
     let origin = match shared.settings.policy.egress.decide(&host) {
-        Decision::Deny => return denied(&host),
+        Decision::Deny => return Refusal::denied(&host).into_response(),
         Decision::Intercept => shared.origin_for(&host, 443),
         Decision::Tunnel => {
             let scheme = req.uri().scheme_str().unwrap_or("http");
@@ -195,14 +341,22 @@ async fn absolute(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body>
     };
     match origin {
         Some(origin) => service::forward(&shared, req, &origin, &pq).await,
-        None => text(StatusCode::BAD_REQUEST, format!("hoopctl: cannot forward to {host}\n")),
+        None => Refusal::new(
+            StatusCode::BAD_REQUEST,
+            format!("hoopctl: cannot forward to {host}\n"),
+        )
+        .into_response(),
     }
 }
 
 /// Base-URL mode (`ANTHROPIC_BASE_URL=http(s)://127.0.0.1:PORT/_hoopctl/SECRET`):
 /// an origin-form request for the default intercepted host.
 pub(super) async fn base_url(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
-    let pq = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let pq = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
     let rest = pq.strip_prefix(BASE_URL_PREFIX).and_then(|after| {
         let secret = shared.settings.secret.expose();
         let after_secret = after.get(secret.len()..)?;

@@ -8,6 +8,7 @@
 mod accept;
 pub mod body;
 mod connect;
+mod rewind;
 mod service;
 mod tls;
 pub mod upstream;
@@ -181,9 +182,15 @@ impl Proxy {
         if open > 0 {
             tracing::info!(open, "draining in-flight connections");
         }
-        if tokio::time::timeout(shared.settings.timeouts.drain, shared.tracker.wait()).await.is_err() {
+        if tokio::time::timeout(shared.settings.timeouts.drain, shared.tracker.wait())
+            .await
+            .is_err()
+        {
             let left = shared.tracker.len();
-            tracing::warn!(left, "drain timeout reached; closing the remaining connections");
+            tracing::warn!(
+                left,
+                "drain timeout reached; closing the remaining connections"
+            );
             shared.hard.cancel();
             let _ = tokio::time::timeout(Duration::from_secs(2), shared.tracker.wait()).await;
             return left;

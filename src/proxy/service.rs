@@ -51,11 +51,17 @@ pub(super) fn strip_hop_by_hop(headers: &mut HeaderMap) {
 
 /// An Anthropic-shaped error response (SPEC section 3).
 pub(super) fn error_response(err: &ApiError) -> Response<Body> {
-    let request_id = format!("req_hoopctl_{}", crate::secret::random_hex(12).unwrap_or_default());
+    let request_id = format!(
+        "req_hoopctl_{}",
+        crate::secret::random_hex(12).unwrap_or_default()
+    );
     let mut resp = Response::new(body::full(err.to_json(&request_id)));
     *resp.status_mut() = StatusCode::from_u16(err.status).unwrap_or(StatusCode::BAD_GATEWAY);
     let h = resp.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         h.insert("request-id", v);
     }
@@ -92,7 +98,12 @@ pub(super) async fn forward(
     let method = parts.method.clone();
     parts.uri = match origin.uri(path_and_query) {
         Ok(u) => u,
-        Err(e) => return error_response(&ApiError::final_(400, format!("hoopctl: invalid request path: {e}"))),
+        Err(e) => {
+            return error_response(&ApiError::final_(
+                400,
+                format!("hoopctl: invalid request path: {e}"),
+            ))
+        }
     };
     strip_hop_by_hop(&mut parts.headers);
     // The client sets Host (HTTP/1.1) or :authority (HTTP/2) from the URI.
@@ -128,7 +139,10 @@ pub(super) async fn forward(
                 } else {
                     format!("hoopctl could not reach the upstream {origin} ({detail}). Check your network or the --upstream setting.")
                 }
-            } else if e.source().is_some_and(|s| s.is::<hyper::Error>() || s.is::<std::io::Error>()) {
+            } else if e
+                .source()
+                .is_some_and(|s| s.is::<hyper::Error>() || s.is::<std::io::Error>())
+            {
                 format!("the upstream {origin} closed the connection before answering ({detail})")
             } else {
                 format!("hoopctl could not forward the request to {origin} ({detail})")
@@ -146,7 +160,10 @@ mod tests {
     #[test]
     fn hop_by_hop_headers_go_and_end_to_end_ones_stay() {
         let mut h = HeaderMap::new();
-        h.insert("connection", HeaderValue::from_static("close, x-custom-hop"));
+        h.insert(
+            "connection",
+            HeaderValue::from_static("close, x-custom-hop"),
+        );
         h.insert("x-custom-hop", HeaderValue::from_static("1"));
         h.insert("proxy-authorization", HeaderValue::from_static("Basic x"));
         h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
@@ -158,7 +175,15 @@ mod tests {
         strip_hop_by_hop(&mut h);
         let mut left: Vec<_> = h.keys().map(|k| k.as_str()).collect();
         left.sort();
-        assert_eq!(left, vec!["anthropic-beta", "anthropic-version", "content-encoding", "x-api-key"]);
+        assert_eq!(
+            left,
+            vec![
+                "anthropic-beta",
+                "anthropic-version",
+                "content-encoding",
+                "x-api-key"
+            ]
+        );
     }
 
     #[test]
@@ -166,7 +191,10 @@ mod tests {
         let r = error_response(&ApiError::final_(401, "run hoopctl login"));
         assert_eq!(r.status(), 401);
         assert_eq!(r.headers()["x-should-retry"], "false");
-        assert!(r.headers()["request-id"].to_str().unwrap().starts_with("req_hoopctl_"));
+        assert!(r.headers()["request-id"]
+            .to_str()
+            .unwrap()
+            .starts_with("req_hoopctl_"));
         let r = error_response(&ApiError::new(502, "down"));
         assert!(r.headers().get("x-should-retry").is_none());
     }

@@ -48,7 +48,11 @@ where
         let s = s.clone();
         let origin = origin.clone();
         async move {
-            let pq = req.uri().path_and_query().map(|p| p.as_str().to_string()).unwrap_or_else(|| "/".into());
+            let pq = req
+                .uri()
+                .path_and_query()
+                .map(|p| p.as_str().to_string())
+                .unwrap_or_else(|| "/".into());
             service::forward(&s, req, &origin, &pq).await
         }
     })
@@ -80,5 +84,8 @@ pub(super) async fn serve_base_url(shared: Arc<Shared>, stream: tokio::net::TcpS
     };
     let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
     let s = shared.clone();
-    accept::serve(&shared, tls, h2, move |req| connect::base_url(s.clone(), req)).await;
+    accept::serve(&shared, tls, h2, move |req| {
+        connect::base_url(s.clone(), req)
+    })
+    .await;
 }

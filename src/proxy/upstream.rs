@@ -23,7 +23,10 @@ pub enum Error {
     #[error("invalid upstream URL {0}: {1}")]
     Url(String, String),
     #[error("could not read upstream CA file {path}: {source}")]
-    CaFile { path: std::path::PathBuf, source: std::io::Error },
+    CaFile {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
     #[error("upstream CA file {0} holds no usable PEM certificate")]
     CaEmpty(std::path::PathBuf),
     #[error("TLS setup failed: {0}")]
@@ -43,33 +46,53 @@ impl Origin {
     /// Parses an `http` or `https` URL (path kept as a prefix).
     pub fn parse(url: &str) -> Result<Self, Error> {
         let bad = |why: &str| Error::Url(url.to_string(), why.to_string());
-        let uri: Uri = url.parse().map_err(|e: http::uri::InvalidUri| bad(&e.to_string()))?;
-        let scheme = uri.scheme().cloned().ok_or_else(|| bad("it needs http:// or https://"))?;
+        let uri: Uri = url
+            .parse()
+            .map_err(|e: http::uri::InvalidUri| bad(&e.to_string()))?;
+        let scheme = uri
+            .scheme()
+            .cloned()
+            .ok_or_else(|| bad("it needs http:// or https://"))?;
         if scheme != Scheme::HTTP && scheme != Scheme::HTTPS {
             return Err(bad("only http and https are supported"));
         }
-        let authority = uri.authority().cloned().ok_or_else(|| bad("it has no host"))?;
+        let authority = uri
+            .authority()
+            .cloned()
+            .ok_or_else(|| bad("it has no host"))?;
         if uri.query().is_some() {
             return Err(bad("it must not carry a query"));
         }
         let prefix = uri.path().trim_end_matches('/').to_string();
-        Ok(Self { scheme, authority, prefix })
+        Ok(Self {
+            scheme,
+            authority,
+            prefix,
+        })
     }
 
     /// `https://host:port`, the origin of an intercepted CONNECT target.
     pub fn https(host: &str, port: u16) -> Result<Self, Error> {
-        let auth = if port == 443 { host.to_string() } else { format!("{host}:{port}") };
+        let auth = if port == 443 {
+            host.to_string()
+        } else {
+            format!("{host}:{port}")
+        };
         Self::parse(&format!("https://{auth}"))
     }
 
     /// The absolute URI for a request path and query on this origin.
     pub fn uri(&self, path_and_query: &str) -> Result<Uri, http::Error> {
-        let pq = if path_and_query.is_empty() { "/" } else { path_and_query };
-        Ok(Uri::builder()
+        let pq = if path_and_query.is_empty() {
+            "/"
+        } else {
+            path_and_query
+        };
+        Uri::builder()
             .scheme(self.scheme.clone())
             .authority(self.authority.clone())
             .path_and_query(format!("{}{pq}", self.prefix))
-            .build()?)
+            .build()
     }
 }
 
@@ -90,8 +113,10 @@ pub fn roots(extra_ca: Option<&Path>) -> Result<rustls::RootCertStore, Error> {
     tracing::debug!(added, "system roots loaded");
     if let Some(path) = extra_ca {
         use rustls_pki_types::pem::PemObject;
-        let bytes = std::fs::read(path)
-            .map_err(|source| Error::CaFile { path: path.to_path_buf(), source })?;
+        let bytes = std::fs::read(path).map_err(|source| Error::CaFile {
+            path: path.to_path_buf(),
+            source,
+        })?;
         let certs: Vec<_> = rustls_pki_types::CertificateDer::pem_slice_iter(&bytes)
             .filter_map(Result::ok)
             .collect();
@@ -138,10 +163,19 @@ mod tests {
     #[test]
     fn origins() {
         let o = Origin::parse("http://127.0.0.1:9000").unwrap();
-        assert_eq!(o.uri("/v1/messages?beta=true").unwrap().to_string(), "http://127.0.0.1:9000/v1/messages?beta=true");
+        assert_eq!(
+            o.uri("/v1/messages?beta=true").unwrap().to_string(),
+            "http://127.0.0.1:9000/v1/messages?beta=true"
+        );
         let o = Origin::parse("https://gw.example.com/anthropic/").unwrap();
-        assert_eq!(o.uri("/v1/models").unwrap().to_string(), "https://gw.example.com/anthropic/v1/models");
-        assert_eq!(Origin::https("api.anthropic.com", 443).unwrap().to_string(), "https://api.anthropic.com");
+        assert_eq!(
+            o.uri("/v1/models").unwrap().to_string(),
+            "https://gw.example.com/anthropic/v1/models"
+        );
+        assert_eq!(
+            Origin::https("api.anthropic.com", 443).unwrap().to_string(),
+            "https://api.anthropic.com"
+        );
         assert!(Origin::parse("ftp://x").is_err());
         assert!(Origin::parse("127.0.0.1:80").is_err());
     }

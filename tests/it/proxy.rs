@@ -616,7 +616,6 @@ async fn slow_clients_are_dropped() {
 
 // 9b. A request head over 64 KiB gets 431.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug: src/proxy/accept.rs limits heads with max_buf_size, which lets heads up to ~120 KiB through; use max_header_size"]
 async fn oversized_request_heads_get_431() {
     let up = Upstream::start();
     let s = start(&up.url(), &[]);
