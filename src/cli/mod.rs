@@ -104,7 +104,10 @@ pub(crate) fn init_logging(verbose: u8, to: LogTo) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     let result = match to {
-        LogTo::Stderr => builder.with_writer(std::io::stderr).try_init(),
+        LogTo::Stderr => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .with_writer(std::io::stderr)
+            .try_init(),
         LogTo::File(path) => {
             let file = path
                 .parent()
@@ -123,7 +126,10 @@ pub(crate) fn init_logging(verbose: u8, to: LogTo) {
                     .with_ansi(false)
                     .with_writer(std::sync::Mutex::new(f))
                     .try_init(),
-                None => builder.with_writer(std::io::stderr).try_init(),
+                None => builder
+                    .with_ansi(false)
+                    .with_writer(std::io::stderr)
+                    .try_init(),
             }
         }
     };
