@@ -40,7 +40,7 @@ pub enum Error {
     BadAddress(String),
     #[error("refusing to listen on {0}: hoopctl only listens on loopback (127.0.0.1 or ::1)")]
     NotLoopback(SocketAddr),
-    #[error("{0} is already in use (another hoopctl proxy? `hoopctl status` lists them); pick another port with --listen 127.0.0.1:PORT, or 127.0.0.1:0 for any free port")]
+    #[error("{0} is already in use (another hoopctl proxy, or another program); pick another port with --listen 127.0.0.1:PORT, or 127.0.0.1:0 for any free port")]
     InUse(SocketAddr),
     #[error("could not listen on {0}: {1}")]
     Bind(SocketAddr, std::io::Error),

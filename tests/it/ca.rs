@@ -167,15 +167,8 @@ fn a_policy_intercepting_an_uncovered_host_asks_for_rotation() {
     )
     .unwrap();
     let out = env
-        .cmd()
-        .args([
-            "connect",
-            "claude-code",
-            "--direct",
-            "--listen",
-            "127.0.0.1:0",
-            "--policy",
-        ])
+        .connect_cmd()
+        .arg("--policy")
         .arg(&policy)
         .args(["--", "true"])
         .output()

@@ -65,16 +65,6 @@ fn help_teaches_the_main_paths() {
     }
 }
 
-fn secret_of(proxy_url: &str) -> &str {
-    proxy_url
-        .split('@')
-        .next()
-        .unwrap()
-        .rsplit(':')
-        .next()
-        .unwrap()
-}
-
 #[test]
 fn print_env_evals_in_bash_and_matches_the_stable_proxy() {
     require("bash");
@@ -143,7 +133,10 @@ fn print_env_evals_in_bash_and_matches_the_stable_proxy() {
 
     // The foreground proxy uses the same (stable) secret; config is 0600.
     let proxy = env.start_proxy(&[]);
-    assert_eq!(secret_of(&proxy.proxy_url), secret_of(&proxy_url));
+    assert_eq!(
+        support::secret_of(&proxy.proxy_url),
+        support::secret_of(&proxy_url)
+    );
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(env.path("config/config.toml"))
         .unwrap()
@@ -210,15 +203,8 @@ fn a_bad_policy_file_is_named_with_its_line() {
     )
     .unwrap();
     let out = env
-        .cmd()
-        .args([
-            "connect",
-            "claude-code",
-            "--direct",
-            "--listen",
-            "127.0.0.1:0",
-            "--policy",
-        ])
+        .connect_cmd()
+        .arg("--policy")
         .arg(&policy)
         .output()
         .unwrap();

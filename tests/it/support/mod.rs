@@ -90,6 +90,19 @@ impl Env {
         String::from_utf8(out.stdout).unwrap()
     }
 
+    /// `hoopctl connect claude-code --direct --listen 127.0.0.1:0` (add flags and `-- CMD`).
+    pub fn connect_cmd(&self) -> Command {
+        let mut cmd = self.cmd();
+        cmd.args([
+            "connect",
+            "claude-code",
+            "--direct",
+            "--listen",
+            "127.0.0.1:0",
+        ]);
+        cmd
+    }
+
     /// Starts `hoopctl --output json connect claude-code --direct --listen 127.0.0.1:0 ARGS`
     /// in the foreground and waits for its ready line.
     pub fn start_proxy(&self, args: &[&str]) -> Proxy {
@@ -156,14 +169,7 @@ impl Proxy {
         assert_eq!(ready["event"], "listening", "{ready}");
         let addr: SocketAddr = ready["listen"].as_str().unwrap().parse().unwrap();
         let proxy_url = ready["proxy_url"].as_str().unwrap().to_string();
-        let secret = proxy_url
-            .split('@')
-            .next()
-            .unwrap()
-            .rsplit(':')
-            .next()
-            .unwrap()
-            .to_string();
+        let secret = secret_of(&proxy_url).to_string();
         let ca_cert = PathBuf::from(ready["ca_cert"].as_str().unwrap());
         Self {
             child,
@@ -210,6 +216,12 @@ impl Drop for Proxy {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The secret in a proxy URL `http://hoopctl:SECRET@ADDR`.
+pub fn secret_of(proxy_url: &str) -> &str {
+    let userinfo = proxy_url.split('@').next().unwrap();
+    userinfo.rsplit(':').next().unwrap()
 }
 
 /// Sends a signal by name (`kill -s NAME PID`).
