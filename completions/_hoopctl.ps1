@@ -33,6 +33,10 @@ Register-ArgumentCompleter -Native -CommandName 'hoopctl' -ScriptBlock {
             [CompletionResult]::new('ca', 'ca', [CompletionResultType]::ParameterValue, 'Manage the local certificate authority that signs intercepted hosts')
             [CompletionResult]::new('connect', 'connect', [CompletionResultType]::ParameterValue, 'Run an agent through hoopctl.')
             [CompletionResult]::new('claude', 'claude', [CompletionResultType]::ParameterValue, 'Route plain `claude` through hoopctl via ~/.claude/settings.json')
+            [CompletionResult]::new('login', 'login', [CompletionResultType]::ParameterValue, 'Log in with the organisation''s OpenID provider (browser, or --device).')
+            [CompletionResult]::new('logout', 'logout', [CompletionResultType]::ParameterValue, 'Revoke the tokens at the provider (when it can) and delete them here')
+            [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Show the login, token store, gateway, CA and running proxies')
+            [CompletionResult]::new('token', 'token', [CompletionResultType]::ParameterValue, 'Print a valid access token (refreshed when it is about to expire), for scripts')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
@@ -184,6 +188,55 @@ Register-ArgumentCompleter -Native -CommandName 'hoopctl' -ScriptBlock {
         'hoopctl;claude;help;help' {
             break
         }
+        'hoopctl;login' {
+            [CompletionResult]::new('--gateway', '--gateway', [CompletionResultType]::ParameterName, 'The organisation''s gateway; its /api/publicserverinfo names the provider')
+            [CompletionResult]::new('--issuer', '--issuer', [CompletionResultType]::ParameterName, 'OpenID provider (issuer URL)')
+            [CompletionResult]::new('--client-id', '--client-id', [CompletionResultType]::ParameterName, 'OAuth client id registered for hoopctl (a public client, no secret)')
+            [CompletionResult]::new('--scope', '--scope', [CompletionResultType]::ParameterName, 'Extra scope to request (repeatable); openid, email, profile and offline_access (when offered) are always requested')
+            [CompletionResult]::new('--browser-cmd', '--browser-cmd', [CompletionResultType]::ParameterName, 'Command that opens the URL (given as its last argument); default $BROWSER or the system opener')
+            [CompletionResult]::new('--token-store', '--token-store', [CompletionResultType]::ParameterName, 'Where tokens are kept (default: the OS keyring)')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Seconds to wait for the login to complete')
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Configuration profile to use')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format of commands that report something')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Configuration file (default: config.toml in the config directory)')
+            [CompletionResult]::new('--no-browser', '--no-browser', [CompletionResultType]::ParameterName, 'Print the URL instead of opening a browser (still listens for the answer)')
+            [CompletionResult]::new('--device', '--device', [CompletionResultType]::ParameterName, 'Use the device authorization grant: enter a code on another device')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More logging (-v debug, -vv trace); RUST_LOG overrides')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More logging (-v debug, -vv trace); RUST_LOG overrides')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            break
+        }
+        'hoopctl;logout' {
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Configuration profile to use')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format of commands that report something')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Configuration file (default: config.toml in the config directory)')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More logging (-v debug, -vv trace); RUST_LOG overrides')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More logging (-v debug, -vv trace); RUST_LOG overrides')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'hoopctl;status' {
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Configuration profile to use')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format of commands that report something')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Configuration file (default: config.toml in the config directory)')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More logging (-v debug, -vv trace); RUST_LOG overrides')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More logging (-v debug, -vv trace); RUST_LOG overrides')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'hoopctl;token' {
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Configuration profile to use')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format of commands that report something')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Configuration file (default: config.toml in the config directory)')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More logging (-v debug, -vv trace); RUST_LOG overrides')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More logging (-v debug, -vv trace); RUST_LOG overrides')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
         'hoopctl;completions' {
             [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Configuration profile to use')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format of commands that report something')
@@ -198,6 +251,10 @@ Register-ArgumentCompleter -Native -CommandName 'hoopctl' -ScriptBlock {
             [CompletionResult]::new('ca', 'ca', [CompletionResultType]::ParameterValue, 'Manage the local certificate authority that signs intercepted hosts')
             [CompletionResult]::new('connect', 'connect', [CompletionResultType]::ParameterValue, 'Run an agent through hoopctl.')
             [CompletionResult]::new('claude', 'claude', [CompletionResultType]::ParameterValue, 'Route plain `claude` through hoopctl via ~/.claude/settings.json')
+            [CompletionResult]::new('login', 'login', [CompletionResultType]::ParameterValue, 'Log in with the organisation''s OpenID provider (browser, or --device).')
+            [CompletionResult]::new('logout', 'logout', [CompletionResultType]::ParameterValue, 'Revoke the tokens at the provider (when it can) and delete them here')
+            [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Show the login, token store, gateway, CA and running proxies')
+            [CompletionResult]::new('token', 'token', [CompletionResultType]::ParameterValue, 'Print a valid access token (refreshed when it is about to expire), for scripts')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
@@ -233,6 +290,18 @@ Register-ArgumentCompleter -Native -CommandName 'hoopctl' -ScriptBlock {
             break
         }
         'hoopctl;help;claude;unconfigure' {
+            break
+        }
+        'hoopctl;help;login' {
+            break
+        }
+        'hoopctl;help;logout' {
+            break
+        }
+        'hoopctl;help;status' {
+            break
+        }
+        'hoopctl;help;token' {
             break
         }
         'hoopctl;help;completions' {

@@ -30,6 +30,10 @@ set edit:completion:arg-completer[hoopctl] = {|@words|
             cand ca 'Manage the local certificate authority that signs intercepted hosts'
             cand connect 'Run an agent through hoopctl.'
             cand claude 'Route plain `claude` through hoopctl via ~/.claude/settings.json'
+            cand login 'Log in with the organisation''s OpenID provider (browser, or --device).'
+            cand logout 'Revoke the tokens at the provider (when it can) and delete them here'
+            cand status 'Show the login, token store, gateway, CA and running proxies'
+            cand token 'Print a valid access token (refreshed when it is about to expire), for scripts'
             cand completions 'Print a shell completion script'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -161,6 +165,51 @@ set edit:completion:arg-completer[hoopctl] = {|@words|
         }
         &'hoopctl;claude;help;help'= {
         }
+        &'hoopctl;login'= {
+            cand --gateway 'The organisation''s gateway; its /api/publicserverinfo names the provider'
+            cand --issuer 'OpenID provider (issuer URL)'
+            cand --client-id 'OAuth client id registered for hoopctl (a public client, no secret)'
+            cand --scope 'Extra scope to request (repeatable); openid, email, profile and offline_access (when offered) are always requested'
+            cand --browser-cmd 'Command that opens the URL (given as its last argument); default $BROWSER or the system opener'
+            cand --token-store 'Where tokens are kept (default: the OS keyring)'
+            cand --timeout 'Seconds to wait for the login to complete'
+            cand --profile 'Configuration profile to use'
+            cand --output 'Output format of commands that report something'
+            cand --config 'Configuration file (default: config.toml in the config directory)'
+            cand --no-browser 'Print the URL instead of opening a browser (still listens for the answer)'
+            cand --device 'Use the device authorization grant: enter a code on another device'
+            cand -v 'More logging (-v debug, -vv trace); RUST_LOG overrides'
+            cand --verbose 'More logging (-v debug, -vv trace); RUST_LOG overrides'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'hoopctl;logout'= {
+            cand --profile 'Configuration profile to use'
+            cand --output 'Output format of commands that report something'
+            cand --config 'Configuration file (default: config.toml in the config directory)'
+            cand -v 'More logging (-v debug, -vv trace); RUST_LOG overrides'
+            cand --verbose 'More logging (-v debug, -vv trace); RUST_LOG overrides'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'hoopctl;status'= {
+            cand --profile 'Configuration profile to use'
+            cand --output 'Output format of commands that report something'
+            cand --config 'Configuration file (default: config.toml in the config directory)'
+            cand -v 'More logging (-v debug, -vv trace); RUST_LOG overrides'
+            cand --verbose 'More logging (-v debug, -vv trace); RUST_LOG overrides'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'hoopctl;token'= {
+            cand --profile 'Configuration profile to use'
+            cand --output 'Output format of commands that report something'
+            cand --config 'Configuration file (default: config.toml in the config directory)'
+            cand -v 'More logging (-v debug, -vv trace); RUST_LOG overrides'
+            cand --verbose 'More logging (-v debug, -vv trace); RUST_LOG overrides'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
         &'hoopctl;completions'= {
             cand --profile 'Configuration profile to use'
             cand --output 'Output format of commands that report something'
@@ -174,6 +223,10 @@ set edit:completion:arg-completer[hoopctl] = {|@words|
             cand ca 'Manage the local certificate authority that signs intercepted hosts'
             cand connect 'Run an agent through hoopctl.'
             cand claude 'Route plain `claude` through hoopctl via ~/.claude/settings.json'
+            cand login 'Log in with the organisation''s OpenID provider (browser, or --device).'
+            cand logout 'Revoke the tokens at the provider (when it can) and delete them here'
+            cand status 'Show the login, token store, gateway, CA and running proxies'
+            cand token 'Print a valid access token (refreshed when it is about to expire), for scripts'
             cand completions 'Print a shell completion script'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -200,6 +253,14 @@ set edit:completion:arg-completer[hoopctl] = {|@words|
         &'hoopctl;help;claude;configure'= {
         }
         &'hoopctl;help;claude;unconfigure'= {
+        }
+        &'hoopctl;help;login'= {
+        }
+        &'hoopctl;help;logout'= {
+        }
+        &'hoopctl;help;status'= {
+        }
+        &'hoopctl;help;token'= {
         }
         &'hoopctl;help;completions'= {
         }

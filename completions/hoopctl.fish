@@ -34,6 +34,10 @@ complete -c hoopctl -n "__fish_hoopctl_needs_command" -s V -l version -d 'Print 
 complete -c hoopctl -n "__fish_hoopctl_needs_command" -f -a "ca" -d 'Manage the local certificate authority that signs intercepted hosts'
 complete -c hoopctl -n "__fish_hoopctl_needs_command" -f -a "connect" -d 'Run an agent through hoopctl.'
 complete -c hoopctl -n "__fish_hoopctl_needs_command" -f -a "claude" -d 'Route plain `claude` through hoopctl via ~/.claude/settings.json'
+complete -c hoopctl -n "__fish_hoopctl_needs_command" -f -a "login" -d 'Log in with the organisation\'s OpenID provider (browser, or --device).'
+complete -c hoopctl -n "__fish_hoopctl_needs_command" -f -a "logout" -d 'Revoke the tokens at the provider (when it can) and delete them here'
+complete -c hoopctl -n "__fish_hoopctl_needs_command" -f -a "status" -d 'Show the login, token store, gateway, CA and running proxies'
+complete -c hoopctl -n "__fish_hoopctl_needs_command" -f -a "token" -d 'Print a valid access token (refreshed when it is about to expire), for scripts'
 complete -c hoopctl -n "__fish_hoopctl_needs_command" -f -a "completions" -d 'Print a shell completion script'
 complete -c hoopctl -n "__fish_hoopctl_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c hoopctl -n "__fish_hoopctl_using_subcommand ca; and not __fish_seen_subcommand_from init show path rotate help" -l profile -d 'Configuration profile to use' -r
@@ -120,17 +124,55 @@ complete -c hoopctl -n "__fish_hoopctl_using_subcommand claude; and __fish_seen_
 complete -c hoopctl -n "__fish_hoopctl_using_subcommand claude; and __fish_seen_subcommand_from help" -f -a "configure" -d 'Set HTTPS_PROXY, NODE_EXTRA_CA_CERTS and NO_PROXY in the `env` block of ~/.claude/settings.json (other keys kept; a backup is written)'
 complete -c hoopctl -n "__fish_hoopctl_using_subcommand claude; and __fish_seen_subcommand_from help" -f -a "unconfigure" -d 'Remove hoopctl\'s keys again (restoring values they replaced)'
 complete -c hoopctl -n "__fish_hoopctl_using_subcommand claude; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand login" -l gateway -d 'The organisation\'s gateway; its /api/publicserverinfo names the provider' -r
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand login" -l issuer -d 'OpenID provider (issuer URL)' -r
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand login" -l client-id -d 'OAuth client id registered for hoopctl (a public client, no secret)' -r
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand login" -l scope -d 'Extra scope to request (repeatable); openid, email, profile and offline_access (when offered) are always requested' -r
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand login" -l browser-cmd -d 'Command that opens the URL (given as its last argument); default $BROWSER or the system opener' -r
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand login" -l token-store -d 'Where tokens are kept (default: the OS keyring)' -r -f -a "keyring\t''
+file\t''"
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand login" -l timeout -d 'Seconds to wait for the login to complete' -r
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand login" -l profile -d 'Configuration profile to use' -r
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand login" -l output -d 'Output format of commands that report something' -r -f -a "text\t''
+json\t''"
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand login" -l config -d 'Configuration file (default: config.toml in the config directory)' -r -F
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand login" -l no-browser -d 'Print the URL instead of opening a browser (still listens for the answer)'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand login" -l device -d 'Use the device authorization grant: enter a code on another device'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand login" -s v -l verbose -d 'More logging (-v debug, -vv trace); RUST_LOG overrides'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand login" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand logout" -l profile -d 'Configuration profile to use' -r
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand logout" -l output -d 'Output format of commands that report something' -r -f -a "text\t''
+json\t''"
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand logout" -l config -d 'Configuration file (default: config.toml in the config directory)' -r -F
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand logout" -s v -l verbose -d 'More logging (-v debug, -vv trace); RUST_LOG overrides'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand logout" -s h -l help -d 'Print help'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand status" -l profile -d 'Configuration profile to use' -r
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand status" -l output -d 'Output format of commands that report something' -r -f -a "text\t''
+json\t''"
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand status" -l config -d 'Configuration file (default: config.toml in the config directory)' -r -F
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand status" -s v -l verbose -d 'More logging (-v debug, -vv trace); RUST_LOG overrides'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand status" -s h -l help -d 'Print help'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand token" -l profile -d 'Configuration profile to use' -r
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand token" -l output -d 'Output format of commands that report something' -r -f -a "text\t''
+json\t''"
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand token" -l config -d 'Configuration file (default: config.toml in the config directory)' -r -F
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand token" -s v -l verbose -d 'More logging (-v debug, -vv trace); RUST_LOG overrides'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand token" -s h -l help -d 'Print help'
 complete -c hoopctl -n "__fish_hoopctl_using_subcommand completions" -l profile -d 'Configuration profile to use' -r
 complete -c hoopctl -n "__fish_hoopctl_using_subcommand completions" -l output -d 'Output format of commands that report something' -r -f -a "text\t''
 json\t''"
 complete -c hoopctl -n "__fish_hoopctl_using_subcommand completions" -l config -d 'Configuration file (default: config.toml in the config directory)' -r -F
 complete -c hoopctl -n "__fish_hoopctl_using_subcommand completions" -s v -l verbose -d 'More logging (-v debug, -vv trace); RUST_LOG overrides'
 complete -c hoopctl -n "__fish_hoopctl_using_subcommand completions" -s h -l help -d 'Print help'
-complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and not __fish_seen_subcommand_from ca connect claude completions help" -f -a "ca" -d 'Manage the local certificate authority that signs intercepted hosts'
-complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and not __fish_seen_subcommand_from ca connect claude completions help" -f -a "connect" -d 'Run an agent through hoopctl.'
-complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and not __fish_seen_subcommand_from ca connect claude completions help" -f -a "claude" -d 'Route plain `claude` through hoopctl via ~/.claude/settings.json'
-complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and not __fish_seen_subcommand_from ca connect claude completions help" -f -a "completions" -d 'Print a shell completion script'
-complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and not __fish_seen_subcommand_from ca connect claude completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and not __fish_seen_subcommand_from ca connect claude login logout status token completions help" -f -a "ca" -d 'Manage the local certificate authority that signs intercepted hosts'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and not __fish_seen_subcommand_from ca connect claude login logout status token completions help" -f -a "connect" -d 'Run an agent through hoopctl.'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and not __fish_seen_subcommand_from ca connect claude login logout status token completions help" -f -a "claude" -d 'Route plain `claude` through hoopctl via ~/.claude/settings.json'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and not __fish_seen_subcommand_from ca connect claude login logout status token completions help" -f -a "login" -d 'Log in with the organisation\'s OpenID provider (browser, or --device).'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and not __fish_seen_subcommand_from ca connect claude login logout status token completions help" -f -a "logout" -d 'Revoke the tokens at the provider (when it can) and delete them here'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and not __fish_seen_subcommand_from ca connect claude login logout status token completions help" -f -a "status" -d 'Show the login, token store, gateway, CA and running proxies'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and not __fish_seen_subcommand_from ca connect claude login logout status token completions help" -f -a "token" -d 'Print a valid access token (refreshed when it is about to expire), for scripts'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and not __fish_seen_subcommand_from ca connect claude login logout status token completions help" -f -a "completions" -d 'Print a shell completion script'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and not __fish_seen_subcommand_from ca connect claude login logout status token completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and __fish_seen_subcommand_from ca" -f -a "init" -d 'Create the local CA (done automatically by the first `connect`)'
 complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and __fish_seen_subcommand_from ca" -f -a "show" -d 'Print the CA\'s subject, validity, SHA-256 fingerprint and name constraints'
 complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and __fish_seen_subcommand_from ca" -f -a "path" -d 'Print the path of the CA certificate (PEM), e.g. for NODE_EXTRA_CA_CERTS'

@@ -62,6 +62,17 @@ pub struct Profile {
     /// The stable proxy's secret, generated on first use.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proxy_secret: Option<String>,
+    /// The organisation's gateway (`hoopctl login --gateway`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<String>,
+    /// OpenID provider and client of the last login.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// `keyring` (default) or `file`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_store: Option<crate::auth::store::Kind>,
 }
 
 impl Config {

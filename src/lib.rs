@@ -6,9 +6,11 @@
 
 pub mod agent;
 pub mod anthropic;
+pub mod auth;
 pub mod ca;
 pub mod cli;
 pub mod config;
+pub mod gateway;
 pub mod paths;
 pub mod policy;
 pub mod proxy;

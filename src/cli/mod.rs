@@ -8,7 +8,9 @@ mod claude;
 pub mod completions;
 mod connect;
 mod exit;
+mod login;
 pub mod output;
+mod progress;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -54,6 +56,13 @@ pub enum Command {
     /// Route plain `claude` through hoopctl via ~/.claude/settings.json.
     #[command(subcommand)]
     Claude(claude::ClaudeCommand),
+    Login(login::LoginArgs),
+    /// Revoke the tokens at the provider (when it can) and delete them here.
+    Logout,
+    /// Show the login, token store, gateway, CA and running proxies.
+    Status,
+    /// Print a valid access token (refreshed when it is about to expire), for scripts.
+    Token,
     /// Print a shell completion script.
     Completions {
         #[arg(value_enum)]
@@ -172,6 +181,22 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .build()
                 .context("could not start the async runtime")?;
             runtime.block_on(connect::run(&mut ctx, args, cli.verbose))
+        }
+        Command::Login(_) | Command::Logout | Command::Status | Command::Token => {
+            init_logging(cli.verbose, LogTo::Stderr);
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("could not start the async runtime")?;
+            runtime.block_on(async {
+                match cli.command {
+                    Command::Login(args) => login::login(&mut ctx, args).await,
+                    Command::Logout => login::logout(&mut ctx).await,
+                    Command::Status => login::status(&mut ctx).await,
+                    _ => login::token(&mut ctx).await,
+                }
+            })?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Completions { .. } => Ok(ExitCode::SUCCESS),
     }

@@ -301,3 +301,27 @@ fn signals_are_forwarded_to_the_child() {
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(42));
 }
+
+#[test]
+fn status_shows_the_ca_and_running_proxies_without_a_login() {
+    let env = Env::new();
+    let st: Value = serde_json::from_str(&env.run_ok(&["--output", "json", "status"])).unwrap();
+    assert_eq!(st["logged_in"], false);
+    assert!(st["ca"].is_null());
+    assert_eq!(st["proxies"], serde_json::json!([]));
+    let mut proxy = env.start_proxy(&[]);
+    let st: Value = serde_json::from_str(&env.run_ok(&["--output", "json", "status"])).unwrap();
+    assert_eq!(st["proxies"][0]["listen"], proxy.addr.to_string());
+    assert_eq!(st["proxies"][0]["pid"], proxy.child.id());
+    let shown: Value =
+        serde_json::from_str(&env.run_ok(&["--output", "json", "ca", "show"])).unwrap();
+    assert_eq!(st["ca"]["sha256_fingerprint"], shown["sha256_fingerprint"]);
+    let text = env.run_ok(&["status"]);
+    assert!(
+        text.contains("Logged in:    no (run `hoopctl login`)"),
+        "{text}"
+    );
+    proxy.stop();
+    let st: Value = serde_json::from_str(&env.run_ok(&["--output", "json", "status"])).unwrap();
+    assert_eq!(st["proxies"], serde_json::json!([]));
+}

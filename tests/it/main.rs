@@ -6,4 +6,5 @@ mod support;
 mod ca;
 mod claude_code;
 mod cli;
+mod login;
 mod proxy;
