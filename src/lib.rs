@@ -10,6 +10,7 @@ pub mod auth;
 pub mod ca;
 pub mod cli;
 pub mod config;
+pub mod errors;
 pub mod gateway;
 pub mod paths;
 pub mod policy;

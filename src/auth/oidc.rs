@@ -15,7 +15,7 @@ use openidconnect::core::{
     CoreResponseMode, CoreResponseType, CoreSubjectIdentifierType, CoreTokenResponse,
 };
 use openidconnect::{
-    reqwest, AccessTokenHash, AdditionalProviderMetadata, AuthorizationCode, ClientId, CsrfToken,
+    reqwest, AdditionalProviderMetadata, AuthorizationCode, ClientId, CsrfToken,
     DeviceAuthorizationUrl, IssuerUrl, JsonWebKeySet, Nonce, OAuth2TokenResponse,
     PkceCodeChallenge, PkceCodeVerifier, ProviderMetadata, RedirectUrl, RefreshToken, Scope,
     TokenResponse,
@@ -107,27 +107,13 @@ pub struct DeviceStart {
     details: CoreDeviceAuthorizationResponse,
 }
 
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        let m = c.to_string();
-        if !s.contains(&m) {
-            s.push_str(": ");
-            s.push_str(&m);
-        }
-        cur = c.source();
-    }
-    s
-}
-
 /// The provider's error for a failed token request, e.g. `invalid_grant (...)`.
 fn token_error<E: std::error::Error + 'static, T: openidconnect::ErrorResponse + 'static>(
     e: &openidconnect::RequestTokenError<E, T>,
 ) -> String {
     match e {
         openidconnect::RequestTokenError::ServerResponse(r) => r.to_string(),
-        other => chain(other),
+        other => crate::errors::one_line(other),
     }
 }
 
@@ -148,7 +134,7 @@ impl Provider {
                 .await
                 .map_err(|e| Error::Discovery {
                     issuer: issuer.into(),
-                    why: chain(&e),
+                    why: crate::errors::one_line(&e),
                 })?;
         Ok(Self {
             metadata,
@@ -409,7 +395,7 @@ impl Provider {
                 .form(&form)
                 .send()
                 .await
-                .map_err(|e| err(chain(&e)))?;
+                .map_err(|e| err(crate::errors::one_line(&e)))?;
             // RFC 7009 2.2: 200 also for tokens that were already invalid.
             if !resp.status().is_success() {
                 let status = resp.status();
@@ -456,7 +442,10 @@ impl Provider {
                 let jwks = JsonWebKeySet::fetch_async(self.metadata.jwks_uri(), &self.http)
                     .await
                     .map_err(|e| {
-                        invalid(format!("could not refetch the signing keys: {}", chain(&e)))
+                        invalid(format!(
+                            "could not refetch the signing keys: {}",
+                            crate::errors::one_line(&e)
+                        ))
                     })?;
                 let fresh = self.metadata.clone().set_jwks(jwks);
                 self.verify(&id_token, nonce, &fresh)
@@ -530,9 +519,8 @@ impl Provider {
             openidconnect::ClaimsVerificationError::SignatureVerification(
                 openidconnect::SignatureVerificationError::NoMatchingKey,
             ) => ClaimsError::Signature,
-            other => ClaimsError::Other(chain(&other)),
+            other => ClaimsError::Other(crate::errors::one_line(&other)),
         })?;
-        let _: Option<&AccessTokenHash> = claims.access_token_hash();
         Ok(Claims {
             subject: claims.subject().as_str().to_string(),
             email: claims.email().map(|e| e.as_str().to_string()),

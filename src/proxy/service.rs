@@ -71,21 +71,6 @@ pub(super) fn error_response(err: &ApiError) -> Response<Body> {
     resp
 }
 
-/// The whole cause chain of an error on one line.
-fn chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = e.to_string();
-    let mut cur = e.source();
-    while let Some(s) = cur {
-        let msg = s.to_string();
-        if !out.contains(&msg) {
-            out.push_str(": ");
-            out.push_str(&msg);
-        }
-        cur = s.source();
-    }
-    out
-}
-
 /// Forwards `req` to `origin` + `path_and_query` and relays the answer.
 pub(super) async fn forward(
     shared: &Shared,
@@ -132,7 +117,7 @@ pub(super) async fn forward(
             Response::from_parts(parts, relay.boxed_unsync())
         }
         Err(e) => {
-            let detail = chain(&e);
+            let detail = crate::errors::one_line(&e);
             let message = if e.is_connect() {
                 if started.elapsed() >= shared.settings.timeouts.connect {
                     format!("hoopctl could not reach the upstream {origin}: connecting timed out after {}s. Check your network or the --upstream setting.", shared.settings.timeouts.connect.as_secs())
