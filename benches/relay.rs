@@ -1878,5 +1878,160 @@ async fn measure(cfg: &Cfg, e: &Ends, proxy: &Proxy) -> Res<(Vec<Section>, f64)>
             ),
         ],
     });
+    sections.push(policy_engine());
     Ok((sections, other_load))
+}
+
+/// A realistic Messages request of about `target` bytes: a long system
+/// prompt, code and prose in user turns, tool results, and a sensitive value
+/// every few kilobytes (emails, cards, keys), as Claude Code sends them.
+fn messages_body(target: usize) -> Vec<u8> {
+    let prose =
+        "The build fails in the parser module after the refactor; please look at the stack trace \
+                 below and propose a minimal fix that keeps the public API unchanged. ";
+    let code = "fn parse(input: &str) -> Result<Ast, Error> {\n    let mut p = Parser::new(input);\n    p.expr(0)\n}\n";
+    let secrets = [
+        "contact: dana.lee@example.org",
+        "card 4111 1111 1111 1111 exp 12/29",
+        "AWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE",
+        "password=hunter2-but-longer",
+        "ssn 219-09-9999 on file",
+    ];
+    let mut messages = Vec::new();
+    let mut size = 0;
+    let mut i = 0usize;
+    while size < target {
+        let mut text = String::new();
+        for _ in 0..20 {
+            text.push_str(prose);
+            text.push_str(code);
+        }
+        text.push_str(secrets[i % secrets.len()]);
+        size += text.len();
+        if i % 3 == 2 {
+            messages.push(serde_json::json!({"role": "user", "content": [
+                {"type": "tool_result", "tool_use_id": format!("toolu_{i}"), "content": text}
+            ]}));
+        } else {
+            messages.push(serde_json::json!({"role": if i % 2 == 0 { "user" } else { "assistant" }, "content": [{"type": "text", "text": text}]}));
+        }
+        i += 1;
+    }
+    serde_json::to_vec(&serde_json::json!({
+        "model": "claude-opus-4-8", "max_tokens": 32000, "stream": true,
+        "system": [{"type": "text", "text": prose.repeat(200)}],
+        "messages": messages,
+    }))
+    .unwrap_or_default()
+}
+
+/// A Messages stream of `n` events: text deltas, with a tool call every 50 events.
+fn messages_stream(n: usize) -> Vec<u8> {
+    let mut out = String::from("event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"m\",\"type\":\"message\",\"role\":\"assistant\",\"content\":[],\"model\":\"m\",\"stop_reason\":null,\"usage\":{\"input_tokens\":1,\"output_tokens\":1}}}\n\n");
+    let mut index = 0;
+    let mut events = 1;
+    while events < n {
+        out.push_str(&format!("event: content_block_start\ndata: {{\"type\":\"content_block_start\",\"index\":{index},\"content_block\":{{\"type\":\"text\",\"text\":\"\"}}}}\n\n"));
+        for _ in 0..45 {
+            out.push_str(&format!("event: content_block_delta\ndata: {{\"type\":\"content_block_delta\",\"index\":{index},\"delta\":{{\"type\":\"text_delta\",\"text\":\"some streamed words \"}}}}\n\n"));
+        }
+        out.push_str(&format!("event: content_block_stop\ndata: {{\"type\":\"content_block_stop\",\"index\":{index}}}\n\n"));
+        index += 1;
+        out.push_str(&format!("event: content_block_start\ndata: {{\"type\":\"content_block_start\",\"index\":{index},\"content_block\":{{\"type\":\"tool_use\",\"id\":\"toolu_{index}\",\"name\":\"Bash\",\"input\":{{}}}}}}\n\n"));
+        out.push_str(&format!("event: content_block_delta\ndata: {{\"type\":\"content_block_delta\",\"index\":{index},\"delta\":{{\"type\":\"input_json_delta\",\"partial_json\":\"{{\\\"command\\\": \\\"cargo test --all\\\"}}\"}}}}\n\n"));
+        out.push_str(&format!("event: content_block_stop\ndata: {{\"type\":\"content_block_stop\",\"index\":{index}}}\n\n"));
+        index += 1;
+        events += 50;
+    }
+    out.push_str("event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"tool_use\"},\"usage\":{\"output_tokens\":5}}\n\nevent: message_stop\ndata: {\"type\":\"message_stop\"}\n\n");
+    out.into_bytes()
+}
+
+/// The policy engine in this process, on one core: masking throughput on a
+/// realistic 10 MB Messages request, and the inspector's cost per SSE event
+/// (framing, holding, the guardrail decision, re-emitting).
+fn policy_engine() -> Section {
+    use hoopctl::anthropic::sse::Framer;
+    use hoopctl::inspect::machine::{Action, Machine, Verdict};
+    use hoopctl::policy::{guard::Guard, mask};
+
+    let body = messages_body(10 * 1024 * 1024);
+    let masking = mask::Masking::builtin();
+    let mut runs = Vec::new();
+    let mut findings = 0;
+    for _ in 0..3 {
+        let session = mask::Session::new();
+        let t = Instant::now();
+        let (_out, f, _) = session.mask_body(&masking, &body);
+        runs.push(t.elapsed().as_secs_f64());
+        findings = f.len();
+    }
+    runs.sort_by(f64::total_cmp);
+    let mbps = body.len() as f64 / 1e6 / runs[runs.len() / 2];
+    say(&format!(
+        "masking: {:.1} MB in {:.1} ms ({findings} findings)",
+        body.len() as f64 / 1e6,
+        runs[1] * 1e3
+    ));
+
+    let stream = messages_stream(20_000);
+    let guard = Guard::builtin();
+    let mut per_event = Vec::new();
+    let mut events = 0usize;
+    for _ in 0..3 {
+        let t = Instant::now();
+        let mut framer = Framer::new();
+        let mut machine = Machine::new();
+        let mut out = 0usize;
+        events = 0;
+        let mut pending: std::collections::VecDeque<Action> = std::collections::VecDeque::new();
+        for chunk in stream.chunks(1400) {
+            for ev in framer.push(chunk).flatten() {
+                events += 1;
+                pending.extend(machine.feed(ev));
+                while let Some(a) = pending.pop_front() {
+                    match a {
+                        Action::Forward(b) => out += b.len(),
+                        Action::Decide {
+                            index, name, input, ..
+                        } => {
+                            let v = if guard.decide(&name, &input).is_allow() {
+                                Verdict::Allow
+                            } else {
+                                Verdict::Block { text: "no".into() }
+                            };
+                            pending.extend(machine.resolve(index, v).unwrap_or_default());
+                        }
+                    }
+                }
+            }
+        }
+        std::hint::black_box(out);
+        per_event.push(t.elapsed().as_nanos() as f64 / events.max(1) as f64);
+    }
+    per_event.sort_by(f64::total_cmp);
+    let ev_ns = per_event[1];
+    Section {
+        tag: "policy engine".to_owned(),
+        title: "Policy engine (in process, one core)".to_owned(),
+        rows: vec![
+            row(
+                &format!(
+                    "masking a {:.0} MB Messages request ({findings} findings)",
+                    body.len() as f64 / 1e6
+                ),
+                [dash(), dash(), format!("{mbps:.0} MB/s")],
+                "absolute".to_owned(),
+                "≥ 200 MB/s",
+                Some(mbps >= 200.0),
+            ),
+            row(
+                &format!("inspector per SSE event ({events} events, tool call every 50)"),
+                [dash(), dash(), us(ev_ns)],
+                "absolute".to_owned(),
+                "< 20 µs",
+                Some(ev_ns < 20_000.0),
+            ),
+        ],
+    }
 }

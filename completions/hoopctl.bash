@@ -16,6 +16,9 @@ _hoopctl() {
             ",$1")
                 cmd="hoopctl"
                 ;;
+            hoopctl,approve)
+                cmd="hoopctl__subcmd__approve"
+                ;;
             hoopctl,ca)
                 cmd="hoopctl__subcmd__ca"
                 ;;
@@ -28,6 +31,9 @@ _hoopctl() {
             hoopctl,connect)
                 cmd="hoopctl__subcmd__connect"
                 ;;
+            hoopctl,deny)
+                cmd="hoopctl__subcmd__deny"
+                ;;
             hoopctl,help)
                 cmd="hoopctl__subcmd__help"
                 ;;
@@ -36,6 +42,12 @@ _hoopctl() {
                 ;;
             hoopctl,logout)
                 cmd="hoopctl__subcmd__logout"
+                ;;
+            hoopctl,pending)
+                cmd="hoopctl__subcmd__pending"
+                ;;
+            hoopctl,policy)
+                cmd="hoopctl__subcmd__policy"
                 ;;
             hoopctl,status)
                 cmd="hoopctl__subcmd__status"
@@ -91,6 +103,9 @@ _hoopctl() {
             hoopctl__subcmd__claude__subcmd__help,unconfigure)
                 cmd="hoopctl__subcmd__claude__subcmd__help__subcmd__unconfigure"
                 ;;
+            hoopctl__subcmd__help,approve)
+                cmd="hoopctl__subcmd__help__subcmd__approve"
+                ;;
             hoopctl__subcmd__help,ca)
                 cmd="hoopctl__subcmd__help__subcmd__ca"
                 ;;
@@ -103,6 +118,9 @@ _hoopctl() {
             hoopctl__subcmd__help,connect)
                 cmd="hoopctl__subcmd__help__subcmd__connect"
                 ;;
+            hoopctl__subcmd__help,deny)
+                cmd="hoopctl__subcmd__help__subcmd__deny"
+                ;;
             hoopctl__subcmd__help,help)
                 cmd="hoopctl__subcmd__help__subcmd__help"
                 ;;
@@ -111,6 +129,12 @@ _hoopctl() {
                 ;;
             hoopctl__subcmd__help,logout)
                 cmd="hoopctl__subcmd__help__subcmd__logout"
+                ;;
+            hoopctl__subcmd__help,pending)
+                cmd="hoopctl__subcmd__help__subcmd__pending"
+                ;;
+            hoopctl__subcmd__help,policy)
+                cmd="hoopctl__subcmd__help__subcmd__policy"
                 ;;
             hoopctl__subcmd__help,status)
                 cmd="hoopctl__subcmd__help__subcmd__status"
@@ -136,6 +160,30 @@ _hoopctl() {
             hoopctl__subcmd__help__subcmd__claude,unconfigure)
                 cmd="hoopctl__subcmd__help__subcmd__claude__subcmd__unconfigure"
                 ;;
+            hoopctl__subcmd__help__subcmd__policy,check)
+                cmd="hoopctl__subcmd__help__subcmd__policy__subcmd__check"
+                ;;
+            hoopctl__subcmd__help__subcmd__policy,mask)
+                cmd="hoopctl__subcmd__help__subcmd__policy__subcmd__mask"
+                ;;
+            hoopctl__subcmd__policy,check)
+                cmd="hoopctl__subcmd__policy__subcmd__check"
+                ;;
+            hoopctl__subcmd__policy,help)
+                cmd="hoopctl__subcmd__policy__subcmd__help"
+                ;;
+            hoopctl__subcmd__policy,mask)
+                cmd="hoopctl__subcmd__policy__subcmd__mask"
+                ;;
+            hoopctl__subcmd__policy__subcmd__help,check)
+                cmd="hoopctl__subcmd__policy__subcmd__help__subcmd__check"
+                ;;
+            hoopctl__subcmd__policy__subcmd__help,help)
+                cmd="hoopctl__subcmd__policy__subcmd__help__subcmd__help"
+                ;;
+            hoopctl__subcmd__policy__subcmd__help,mask)
+                cmd="hoopctl__subcmd__policy__subcmd__help__subcmd__mask"
+                ;;
             *)
                 ;;
         esac
@@ -143,8 +191,34 @@ _hoopctl() {
 
     case "${cmd}" in
         hoopctl)
-            opts="-v -h -V --profile --output --verbose --config --help --version ca connect claude login logout status token completions help"
+            opts="-v -h -V --profile --output --verbose --config --help --version ca connect claude login pending approve deny logout status token policy completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hoopctl__subcmd__approve)
+            opts="-v -h --profile --output --verbose --config --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -604,9 +678,53 @@ _hoopctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        hoopctl__subcmd__help)
-            opts="ca connect claude login logout status token completions help"
+        hoopctl__subcmd__deny)
+            opts="-v -h --reason --profile --output --verbose --config --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --reason)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hoopctl__subcmd__help)
+            opts="ca connect claude login pending approve deny logout status token policy completions help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hoopctl__subcmd__help__subcmd__approve)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -758,6 +876,20 @@ _hoopctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        hoopctl__subcmd__help__subcmd__deny)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         hoopctl__subcmd__help__subcmd__help)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -789,6 +921,62 @@ _hoopctl() {
         hoopctl__subcmd__help__subcmd__logout)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hoopctl__subcmd__help__subcmd__pending)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hoopctl__subcmd__help__subcmd__policy)
+            opts="check mask"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hoopctl__subcmd__help__subcmd__policy__subcmd__check)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hoopctl__subcmd__help__subcmd__policy__subcmd__mask)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -889,6 +1077,182 @@ _hoopctl() {
                 return 0
             fi
             case "${prev}" in
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hoopctl__subcmd__pending)
+            opts="-v -h --profile --output --verbose --config --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hoopctl__subcmd__policy)
+            opts="-v -h --profile --output --verbose --config --help check mask help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hoopctl__subcmd__policy__subcmd__check)
+            opts="-v -h --tool --input --policy --profile --output --verbose --config --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --tool)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --input)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --policy)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hoopctl__subcmd__policy__subcmd__help)
+            opts="check mask help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hoopctl__subcmd__policy__subcmd__help__subcmd__check)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hoopctl__subcmd__policy__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hoopctl__subcmd__policy__subcmd__help__subcmd__mask)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hoopctl__subcmd__policy__subcmd__mask)
+            opts="-v -h --policy --profile --output --verbose --config --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --policy)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --profile)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -31,9 +31,13 @@ set edit:completion:arg-completer[hoopctl] = {|@words|
             cand connect 'Run an agent through hoopctl.'
             cand claude 'Route plain `claude` through hoopctl via ~/.claude/settings.json'
             cand login 'Log in with the organisation''s OpenID provider (browser, or --device).'
+            cand pending 'List tool calls waiting for approval in running proxies'
+            cand approve 'Let a held tool call run'
+            cand deny 'Refuse a held tool call; the agent is told why'
             cand logout 'Revoke the tokens at the provider (when it can) and delete them here'
             cand status 'Show the login, token store, gateway, CA and running proxies'
             cand token 'Print a valid access token (refreshed when it is about to expire), for scripts'
+            cand policy 'Try the policy: decide a tool call, or mask stdin'
             cand completions 'Print a shell completion script'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -183,6 +187,34 @@ set edit:completion:arg-completer[hoopctl] = {|@words|
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
         }
+        &'hoopctl;pending'= {
+            cand --profile 'Configuration profile to use'
+            cand --output 'Output format of commands that report something'
+            cand --config 'Configuration file (default: config.toml in the config directory)'
+            cand -v 'More logging (-v debug, -vv trace); RUST_LOG overrides'
+            cand --verbose 'More logging (-v debug, -vv trace); RUST_LOG overrides'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'hoopctl;approve'= {
+            cand --profile 'Configuration profile to use'
+            cand --output 'Output format of commands that report something'
+            cand --config 'Configuration file (default: config.toml in the config directory)'
+            cand -v 'More logging (-v debug, -vv trace); RUST_LOG overrides'
+            cand --verbose 'More logging (-v debug, -vv trace); RUST_LOG overrides'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'hoopctl;deny'= {
+            cand --reason 'Shown to the agent and recorded'
+            cand --profile 'Configuration profile to use'
+            cand --output 'Output format of commands that report something'
+            cand --config 'Configuration file (default: config.toml in the config directory)'
+            cand -v 'More logging (-v debug, -vv trace); RUST_LOG overrides'
+            cand --verbose 'More logging (-v debug, -vv trace); RUST_LOG overrides'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
         &'hoopctl;logout'= {
             cand --profile 'Configuration profile to use'
             cand --output 'Output format of commands that report something'
@@ -210,6 +242,51 @@ set edit:completion:arg-completer[hoopctl] = {|@words|
             cand -h 'Print help'
             cand --help 'Print help'
         }
+        &'hoopctl;policy'= {
+            cand --profile 'Configuration profile to use'
+            cand --output 'Output format of commands that report something'
+            cand --config 'Configuration file (default: config.toml in the config directory)'
+            cand -v 'More logging (-v debug, -vv trace); RUST_LOG overrides'
+            cand --verbose 'More logging (-v debug, -vv trace); RUST_LOG overrides'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand check 'What policy decides for one tool call, which rule, and why.'
+            cand mask 'Mask text or JSON read from stdin, as it would leave the machine.'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'hoopctl;policy;check'= {
+            cand --tool 'Tool name as the model sends it (Bash, Write, mcp__db__query, ...)'
+            cand --input 'The tool input as JSON'
+            cand --policy 'Policy file (default: the profile''s, else the built-in policy)'
+            cand --profile 'Configuration profile to use'
+            cand --output 'Output format of commands that report something'
+            cand --config 'Configuration file (default: config.toml in the config directory)'
+            cand -v 'More logging (-v debug, -vv trace); RUST_LOG overrides'
+            cand --verbose 'More logging (-v debug, -vv trace); RUST_LOG overrides'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'hoopctl;policy;mask'= {
+            cand --policy 'policy'
+            cand --profile 'Configuration profile to use'
+            cand --output 'Output format of commands that report something'
+            cand --config 'Configuration file (default: config.toml in the config directory)'
+            cand -v 'More logging (-v debug, -vv trace); RUST_LOG overrides'
+            cand --verbose 'More logging (-v debug, -vv trace); RUST_LOG overrides'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'hoopctl;policy;help'= {
+            cand check 'What policy decides for one tool call, which rule, and why.'
+            cand mask 'Mask text or JSON read from stdin, as it would leave the machine.'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'hoopctl;policy;help;check'= {
+        }
+        &'hoopctl;policy;help;mask'= {
+        }
+        &'hoopctl;policy;help;help'= {
+        }
         &'hoopctl;completions'= {
             cand --profile 'Configuration profile to use'
             cand --output 'Output format of commands that report something'
@@ -224,9 +301,13 @@ set edit:completion:arg-completer[hoopctl] = {|@words|
             cand connect 'Run an agent through hoopctl.'
             cand claude 'Route plain `claude` through hoopctl via ~/.claude/settings.json'
             cand login 'Log in with the organisation''s OpenID provider (browser, or --device).'
+            cand pending 'List tool calls waiting for approval in running proxies'
+            cand approve 'Let a held tool call run'
+            cand deny 'Refuse a held tool call; the agent is told why'
             cand logout 'Revoke the tokens at the provider (when it can) and delete them here'
             cand status 'Show the login, token store, gateway, CA and running proxies'
             cand token 'Print a valid access token (refreshed when it is about to expire), for scripts'
+            cand policy 'Try the policy: decide a tool call, or mask stdin'
             cand completions 'Print a shell completion script'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -256,11 +337,25 @@ set edit:completion:arg-completer[hoopctl] = {|@words|
         }
         &'hoopctl;help;login'= {
         }
+        &'hoopctl;help;pending'= {
+        }
+        &'hoopctl;help;approve'= {
+        }
+        &'hoopctl;help;deny'= {
+        }
         &'hoopctl;help;logout'= {
         }
         &'hoopctl;help;status'= {
         }
         &'hoopctl;help;token'= {
+        }
+        &'hoopctl;help;policy'= {
+            cand check 'What policy decides for one tool call, which rule, and why.'
+            cand mask 'Mask text or JSON read from stdin, as it would leave the machine.'
+        }
+        &'hoopctl;help;policy;check'= {
+        }
+        &'hoopctl;help;policy;mask'= {
         }
         &'hoopctl;help;completions'= {
         }

@@ -35,9 +35,13 @@ complete -c hoopctl -n "__fish_hoopctl_needs_command" -f -a "ca" -d 'Manage the 
 complete -c hoopctl -n "__fish_hoopctl_needs_command" -f -a "connect" -d 'Run an agent through hoopctl.'
 complete -c hoopctl -n "__fish_hoopctl_needs_command" -f -a "claude" -d 'Route plain `claude` through hoopctl via ~/.claude/settings.json'
 complete -c hoopctl -n "__fish_hoopctl_needs_command" -f -a "login" -d 'Log in with the organisation\'s OpenID provider (browser, or --device).'
+complete -c hoopctl -n "__fish_hoopctl_needs_command" -f -a "pending" -d 'List tool calls waiting for approval in running proxies'
+complete -c hoopctl -n "__fish_hoopctl_needs_command" -f -a "approve" -d 'Let a held tool call run'
+complete -c hoopctl -n "__fish_hoopctl_needs_command" -f -a "deny" -d 'Refuse a held tool call; the agent is told why'
 complete -c hoopctl -n "__fish_hoopctl_needs_command" -f -a "logout" -d 'Revoke the tokens at the provider (when it can) and delete them here'
 complete -c hoopctl -n "__fish_hoopctl_needs_command" -f -a "status" -d 'Show the login, token store, gateway, CA and running proxies'
 complete -c hoopctl -n "__fish_hoopctl_needs_command" -f -a "token" -d 'Print a valid access token (refreshed when it is about to expire), for scripts'
+complete -c hoopctl -n "__fish_hoopctl_needs_command" -f -a "policy" -d 'Try the policy: decide a tool call, or mask stdin'
 complete -c hoopctl -n "__fish_hoopctl_needs_command" -f -a "completions" -d 'Print a shell completion script'
 complete -c hoopctl -n "__fish_hoopctl_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c hoopctl -n "__fish_hoopctl_using_subcommand ca; and not __fish_seen_subcommand_from init show path rotate help" -l profile -d 'Configuration profile to use' -r
@@ -140,6 +144,25 @@ complete -c hoopctl -n "__fish_hoopctl_using_subcommand login" -l no-browser -d 
 complete -c hoopctl -n "__fish_hoopctl_using_subcommand login" -l device -d 'Use the device authorization grant: enter a code on another device'
 complete -c hoopctl -n "__fish_hoopctl_using_subcommand login" -s v -l verbose -d 'More logging (-v debug, -vv trace); RUST_LOG overrides'
 complete -c hoopctl -n "__fish_hoopctl_using_subcommand login" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand pending" -l profile -d 'Configuration profile to use' -r
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand pending" -l output -d 'Output format of commands that report something' -r -f -a "text\t''
+json\t''"
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand pending" -l config -d 'Configuration file (default: config.toml in the config directory)' -r -F
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand pending" -s v -l verbose -d 'More logging (-v debug, -vv trace); RUST_LOG overrides'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand pending" -s h -l help -d 'Print help'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand approve" -l profile -d 'Configuration profile to use' -r
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand approve" -l output -d 'Output format of commands that report something' -r -f -a "text\t''
+json\t''"
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand approve" -l config -d 'Configuration file (default: config.toml in the config directory)' -r -F
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand approve" -s v -l verbose -d 'More logging (-v debug, -vv trace); RUST_LOG overrides'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand approve" -s h -l help -d 'Print help'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand deny" -l reason -d 'Shown to the agent and recorded' -r
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand deny" -l profile -d 'Configuration profile to use' -r
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand deny" -l output -d 'Output format of commands that report something' -r -f -a "text\t''
+json\t''"
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand deny" -l config -d 'Configuration file (default: config.toml in the config directory)' -r -F
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand deny" -s v -l verbose -d 'More logging (-v debug, -vv trace); RUST_LOG overrides'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand deny" -s h -l help -d 'Print help'
 complete -c hoopctl -n "__fish_hoopctl_using_subcommand logout" -l profile -d 'Configuration profile to use' -r
 complete -c hoopctl -n "__fish_hoopctl_using_subcommand logout" -l output -d 'Output format of commands that report something' -r -f -a "text\t''
 json\t''"
@@ -158,24 +181,58 @@ json\t''"
 complete -c hoopctl -n "__fish_hoopctl_using_subcommand token" -l config -d 'Configuration file (default: config.toml in the config directory)' -r -F
 complete -c hoopctl -n "__fish_hoopctl_using_subcommand token" -s v -l verbose -d 'More logging (-v debug, -vv trace); RUST_LOG overrides'
 complete -c hoopctl -n "__fish_hoopctl_using_subcommand token" -s h -l help -d 'Print help'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand policy; and not __fish_seen_subcommand_from check mask help" -l profile -d 'Configuration profile to use' -r
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand policy; and not __fish_seen_subcommand_from check mask help" -l output -d 'Output format of commands that report something' -r -f -a "text\t''
+json\t''"
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand policy; and not __fish_seen_subcommand_from check mask help" -l config -d 'Configuration file (default: config.toml in the config directory)' -r -F
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand policy; and not __fish_seen_subcommand_from check mask help" -s v -l verbose -d 'More logging (-v debug, -vv trace); RUST_LOG overrides'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand policy; and not __fish_seen_subcommand_from check mask help" -s h -l help -d 'Print help'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand policy; and not __fish_seen_subcommand_from check mask help" -f -a "check" -d 'What policy decides for one tool call, which rule, and why.'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand policy; and not __fish_seen_subcommand_from check mask help" -f -a "mask" -d 'Mask text or JSON read from stdin, as it would leave the machine.'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand policy; and not __fish_seen_subcommand_from check mask help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand policy; and __fish_seen_subcommand_from check" -l tool -d 'Tool name as the model sends it (Bash, Write, mcp__db__query, ...)' -r
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand policy; and __fish_seen_subcommand_from check" -l input -d 'The tool input as JSON' -r
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand policy; and __fish_seen_subcommand_from check" -l policy -d 'Policy file (default: the profile\'s, else the built-in policy)' -r -F
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand policy; and __fish_seen_subcommand_from check" -l profile -d 'Configuration profile to use' -r
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand policy; and __fish_seen_subcommand_from check" -l output -d 'Output format of commands that report something' -r -f -a "text\t''
+json\t''"
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand policy; and __fish_seen_subcommand_from check" -l config -d 'Configuration file (default: config.toml in the config directory)' -r -F
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand policy; and __fish_seen_subcommand_from check" -s v -l verbose -d 'More logging (-v debug, -vv trace); RUST_LOG overrides'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand policy; and __fish_seen_subcommand_from check" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand policy; and __fish_seen_subcommand_from mask" -l policy -r -F
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand policy; and __fish_seen_subcommand_from mask" -l profile -d 'Configuration profile to use' -r
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand policy; and __fish_seen_subcommand_from mask" -l output -d 'Output format of commands that report something' -r -f -a "text\t''
+json\t''"
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand policy; and __fish_seen_subcommand_from mask" -l config -d 'Configuration file (default: config.toml in the config directory)' -r -F
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand policy; and __fish_seen_subcommand_from mask" -s v -l verbose -d 'More logging (-v debug, -vv trace); RUST_LOG overrides'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand policy; and __fish_seen_subcommand_from mask" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand policy; and __fish_seen_subcommand_from help" -f -a "check" -d 'What policy decides for one tool call, which rule, and why.'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand policy; and __fish_seen_subcommand_from help" -f -a "mask" -d 'Mask text or JSON read from stdin, as it would leave the machine.'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand policy; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c hoopctl -n "__fish_hoopctl_using_subcommand completions" -l profile -d 'Configuration profile to use' -r
 complete -c hoopctl -n "__fish_hoopctl_using_subcommand completions" -l output -d 'Output format of commands that report something' -r -f -a "text\t''
 json\t''"
 complete -c hoopctl -n "__fish_hoopctl_using_subcommand completions" -l config -d 'Configuration file (default: config.toml in the config directory)' -r -F
 complete -c hoopctl -n "__fish_hoopctl_using_subcommand completions" -s v -l verbose -d 'More logging (-v debug, -vv trace); RUST_LOG overrides'
 complete -c hoopctl -n "__fish_hoopctl_using_subcommand completions" -s h -l help -d 'Print help'
-complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and not __fish_seen_subcommand_from ca connect claude login logout status token completions help" -f -a "ca" -d 'Manage the local certificate authority that signs intercepted hosts'
-complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and not __fish_seen_subcommand_from ca connect claude login logout status token completions help" -f -a "connect" -d 'Run an agent through hoopctl.'
-complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and not __fish_seen_subcommand_from ca connect claude login logout status token completions help" -f -a "claude" -d 'Route plain `claude` through hoopctl via ~/.claude/settings.json'
-complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and not __fish_seen_subcommand_from ca connect claude login logout status token completions help" -f -a "login" -d 'Log in with the organisation\'s OpenID provider (browser, or --device).'
-complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and not __fish_seen_subcommand_from ca connect claude login logout status token completions help" -f -a "logout" -d 'Revoke the tokens at the provider (when it can) and delete them here'
-complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and not __fish_seen_subcommand_from ca connect claude login logout status token completions help" -f -a "status" -d 'Show the login, token store, gateway, CA and running proxies'
-complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and not __fish_seen_subcommand_from ca connect claude login logout status token completions help" -f -a "token" -d 'Print a valid access token (refreshed when it is about to expire), for scripts'
-complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and not __fish_seen_subcommand_from ca connect claude login logout status token completions help" -f -a "completions" -d 'Print a shell completion script'
-complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and not __fish_seen_subcommand_from ca connect claude login logout status token completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and not __fish_seen_subcommand_from ca connect claude login pending approve deny logout status token policy completions help" -f -a "ca" -d 'Manage the local certificate authority that signs intercepted hosts'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and not __fish_seen_subcommand_from ca connect claude login pending approve deny logout status token policy completions help" -f -a "connect" -d 'Run an agent through hoopctl.'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and not __fish_seen_subcommand_from ca connect claude login pending approve deny logout status token policy completions help" -f -a "claude" -d 'Route plain `claude` through hoopctl via ~/.claude/settings.json'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and not __fish_seen_subcommand_from ca connect claude login pending approve deny logout status token policy completions help" -f -a "login" -d 'Log in with the organisation\'s OpenID provider (browser, or --device).'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and not __fish_seen_subcommand_from ca connect claude login pending approve deny logout status token policy completions help" -f -a "pending" -d 'List tool calls waiting for approval in running proxies'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and not __fish_seen_subcommand_from ca connect claude login pending approve deny logout status token policy completions help" -f -a "approve" -d 'Let a held tool call run'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and not __fish_seen_subcommand_from ca connect claude login pending approve deny logout status token policy completions help" -f -a "deny" -d 'Refuse a held tool call; the agent is told why'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and not __fish_seen_subcommand_from ca connect claude login pending approve deny logout status token policy completions help" -f -a "logout" -d 'Revoke the tokens at the provider (when it can) and delete them here'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and not __fish_seen_subcommand_from ca connect claude login pending approve deny logout status token policy completions help" -f -a "status" -d 'Show the login, token store, gateway, CA and running proxies'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and not __fish_seen_subcommand_from ca connect claude login pending approve deny logout status token policy completions help" -f -a "token" -d 'Print a valid access token (refreshed when it is about to expire), for scripts'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and not __fish_seen_subcommand_from ca connect claude login pending approve deny logout status token policy completions help" -f -a "policy" -d 'Try the policy: decide a tool call, or mask stdin'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and not __fish_seen_subcommand_from ca connect claude login pending approve deny logout status token policy completions help" -f -a "completions" -d 'Print a shell completion script'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and not __fish_seen_subcommand_from ca connect claude login pending approve deny logout status token policy completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and __fish_seen_subcommand_from ca" -f -a "init" -d 'Create the local CA (done automatically by the first `connect`)'
 complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and __fish_seen_subcommand_from ca" -f -a "show" -d 'Print the CA\'s subject, validity, SHA-256 fingerprint and name constraints'
 complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and __fish_seen_subcommand_from ca" -f -a "path" -d 'Print the path of the CA certificate (PEM), e.g. for NODE_EXTRA_CA_CERTS'
 complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and __fish_seen_subcommand_from ca" -f -a "rotate" -d 'Replace the CA with a new one (new key); restart running proxies afterwards'
 complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and __fish_seen_subcommand_from claude" -f -a "configure" -d 'Set HTTPS_PROXY, NODE_EXTRA_CA_CERTS and NO_PROXY in the `env` block of ~/.claude/settings.json (other keys kept; a backup is written)'
 complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and __fish_seen_subcommand_from claude" -f -a "unconfigure" -d 'Remove hoopctl\'s keys again (restoring values they replaced)'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and __fish_seen_subcommand_from policy" -f -a "check" -d 'What policy decides for one tool call, which rule, and why.'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and __fish_seen_subcommand_from policy" -f -a "mask" -d 'Mask text or JSON read from stdin, as it would leave the machine.'

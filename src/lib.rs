@@ -6,12 +6,16 @@
 
 pub mod agent;
 pub mod anthropic;
+pub mod approvals;
 pub mod auth;
 pub mod ca;
 pub mod cli;
 pub mod config;
+pub mod control;
 pub mod errors;
+pub mod events;
 pub mod gateway;
+pub mod inspect;
 pub mod paths;
 pub mod policy;
 pub mod proxy;

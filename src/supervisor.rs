@@ -35,11 +35,15 @@ pub enum Error {
     },
     #[error("could not wait for the child process: {0}")]
     Wait(std::io::Error),
+    #[error("could not open the control socket: {0}")]
+    Control(std::io::Error),
     #[error("could not install signal handlers: {0}")]
     Signals(std::io::Error),
 }
 
 pub struct Options {
+    pub profile: String,
+    pub runtime_dir: PathBuf,
     pub policy: Policy,
     pub ca_dir: PathBuf,
     pub listen: SocketAddr,
@@ -54,6 +58,28 @@ pub struct Started {
     pub proxy: Proxy,
     pub env: ProxyEnv,
     pub ca_created: bool,
+    control: crate::control::server::Server,
+    approvals: Arc<crate::approvals::Approvals>,
+}
+
+impl Started {
+    /// Runs the proxy and its control socket until `shutdown`; then settles
+    /// pending approvals as denied, drains, and removes the socket.
+    async fn run(self, shutdown: CancellationToken) -> usize {
+        let stop_control = CancellationToken::new();
+        let control = tokio::spawn(self.control.run(stop_control.clone()));
+        let approvals = self.approvals.clone();
+        let deny_on_shutdown = shutdown.clone();
+        let denier = tokio::spawn(async move {
+            deny_on_shutdown.cancelled().await;
+            approvals.deny_all("hoopctl is shutting down");
+        });
+        let left = self.proxy.run(shutdown).await;
+        stop_control.cancel();
+        let _ = control.await;
+        denier.abort();
+        left
+    }
 }
 
 /// The crypto provider hoopctl uses everywhere (ring), passed explicitly.
@@ -71,15 +97,34 @@ pub async fn start(opts: Options) -> Result<Started, Error> {
     let leaves = Arc::new(LeafCache::new(Arc::new(ca), provider.clone())?);
     let roots = upstream::roots(opts.upstream_ca.as_deref())?;
     let client = upstream::client(roots, provider, opts.timeouts.connect)?;
+    let home = directories::BaseDirs::new().map(|b| b.home_dir().to_path_buf());
+    let mut policy = opts.policy;
+    if let Some(h) = &home {
+        policy.guard = policy.guard.with_home(h.clone());
+    }
+    let bus = crate::events::Bus::new();
+    let approvals = Arc::new(crate::approvals::Approvals::new(bus.clone()));
     let settings = Settings {
         secret: opts.secret.clone(),
-        policy: Arc::new(opts.policy),
+        policy: Arc::new(policy),
         leaves,
         client,
         upstream: opts.upstream,
         timeouts: opts.timeouts,
+        bus: bus.clone(),
+        approvals: approvals.clone(),
+        home,
     };
     let proxy = Proxy::bind(opts.listen, settings).await?;
+    let hello = crate::control::protocol::Hello {
+        version: crate::control::protocol::VERSION,
+        pid: std::process::id(),
+        profile: opts.profile.clone(),
+        listen: proxy.local_addr().to_string(),
+    };
+    let control =
+        crate::control::server::Server::bind(&opts.runtime_dir, hello, approvals.clone(), bus)
+            .map_err(Error::Control)?;
     let env = ProxyEnv {
         listen: proxy.local_addr(),
         secret: opts.secret,
@@ -89,6 +134,8 @@ pub async fn start(opts: Options) -> Result<Started, Error> {
         proxy,
         env,
         ca_created,
+        control,
+        approvals,
     })
 }
 
@@ -99,13 +146,14 @@ pub async fn run_child(started: Started, command: &[OsString]) -> Result<i32, Er
         return Ok(0);
     };
     let shutdown = CancellationToken::new();
-    let proxy_task = tokio::spawn(started.proxy.run(shutdown.clone()));
+    let env = started.env.clone();
+    let proxy_task = tokio::spawn(started.run(shutdown.clone()));
     let mut cmd = tokio::process::Command::new(program);
     cmd.args(args);
     for key in SHADOWED {
         cmd.env_remove(key);
     }
-    cmd.envs(started.env.vars());
+    cmd.envs(env.vars());
     let mut child = match cmd.spawn() {
         Ok(c) => c,
         Err(source) => {
@@ -175,7 +223,7 @@ pub async fn run_foreground(
     let mut term = signal(SignalKind::terminate()).map_err(Error::Signals)?;
     let mut int = signal(SignalKind::interrupt()).map_err(Error::Signals)?;
     let stop = shutdown.clone();
-    let mut proxy_task = tokio::spawn(started.proxy.run(shutdown.clone()));
+    let mut proxy_task = tokio::spawn(started.run(shutdown.clone()));
     let left = tokio::select! {
         _ = term.recv() => None,
         _ = int.recv() => None,

@@ -2,3 +2,4 @@
 //! Pure: no I/O.
 
 pub mod error;
+pub mod sse;

@@ -90,7 +90,7 @@ pub(super) fn load_policy(ctx: &Context, flag: Option<&PathBuf>) -> anyhow::Resu
     };
     if !policy.unenforced.is_empty() {
         eprintln!(
-            "warning: this hoopctl does not enforce the policy table(s) [{}] yet; only [egress] applies",
+            "warning: this hoopctl does not enforce the policy table(s) [{}] yet",
             policy.unenforced.join("], [")
         );
     }
@@ -178,6 +178,8 @@ pub async fn run(ctx: &mut Context, args: ConnectArgs, verbose: u8) -> anyhow::R
     let upstream_url = args.upstream.clone().or(profile.upstream.clone());
     let upstream = upstream_url.as_deref().map(Origin::parse).transpose()?;
     let options = Options {
+        profile: ctx.profile.clone(),
+        runtime_dir: ctx.dirs.runtime.clone(),
         policy,
         ca_dir: ctx.dirs.ca_dir(),
         listen: parse_listen(&listen)?,

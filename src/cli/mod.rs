@@ -3,6 +3,7 @@
 //! Owns: clap, anyhow, stdout/stderr, the tokio runtime. Nothing else in
 //! the crate imports `cli`.
 
+mod approvals;
 mod ca;
 mod claude;
 pub mod completions;
@@ -10,6 +11,7 @@ mod connect;
 mod exit;
 mod login;
 pub mod output;
+mod policy;
 mod progress;
 
 use std::path::PathBuf;
@@ -57,12 +59,29 @@ pub enum Command {
     #[command(subcommand)]
     Claude(claude::ClaudeCommand),
     Login(login::LoginArgs),
+    /// List tool calls waiting for approval in running proxies.
+    Pending,
+    /// Let a held tool call run.
+    Approve {
+        /// The approval id (from `hoopctl pending` or the TUI).
+        id: String,
+    },
+    /// Refuse a held tool call; the agent is told why.
+    Deny {
+        id: String,
+        /// Shown to the agent and recorded.
+        #[arg(long, value_name = "R")]
+        reason: Option<String>,
+    },
     /// Revoke the tokens at the provider (when it can) and delete them here.
     Logout,
     /// Show the login, token store, gateway, CA and running proxies.
     Status,
     /// Print a valid access token (refreshed when it is about to expire), for scripts.
     Token,
+    /// Try the policy: decide a tool call, or mask stdin.
+    #[command(subcommand)]
+    Policy(policy::PolicyCommand),
     /// Print a shell completion script.
     Completions {
         #[arg(value_enum)]
@@ -169,6 +188,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             ca::run(&mut ctx, cmd)?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Policy(cmd) => {
+            init_logging(cli.verbose, LogTo::Stderr);
+            policy::run(&ctx, cmd)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Claude(cmd) => {
             init_logging(cli.verbose, LogTo::Stderr);
             claude::run(&mut ctx, cmd)?;
@@ -182,7 +206,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .context("could not start the async runtime")?;
             runtime.block_on(connect::run(&mut ctx, args, cli.verbose))
         }
-        Command::Login(_) | Command::Logout | Command::Status | Command::Token => {
+        Command::Login(_)
+        | Command::Logout
+        | Command::Status
+        | Command::Token
+        | Command::Pending
+        | Command::Approve { .. }
+        | Command::Deny { .. } => {
             init_logging(cli.verbose, LogTo::Stderr);
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
@@ -193,6 +223,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     Command::Login(args) => login::login(&mut ctx, args).await,
                     Command::Logout => login::logout(&mut ctx).await,
                     Command::Status => login::status(&mut ctx).await,
+                    Command::Pending => approvals::pending(&ctx).await,
+                    Command::Approve { id } => approvals::decide(&ctx, &id, true, None).await,
+                    Command::Deny { id, reason } => {
+                        approvals::decide(&ctx, &id, false, reason).await
+                    }
                     _ => login::token(&mut ctx).await,
                 }
             })?;

@@ -5,6 +5,8 @@
 //! beyond reading the file in [`Policy::load`]; decisions are pure.
 
 pub mod egress;
+pub mod guard;
+pub mod mask;
 
 use std::path::{Path, PathBuf};
 
@@ -24,13 +26,17 @@ pub enum Error {
 }
 
 /// Tables of the policy format that later parts of hoopctl enforce; this
-/// build reads `[egress]` only and says so instead of ignoring them.
-const NOT_YET_ENFORCED: &[&str] = &["masking", "guardrails", "audit"];
+/// build says so instead of ignoring them.
+const NOT_YET_ENFORCED: &[&str] = &["audit"];
 
 #[derive(Debug, Default, Deserialize)]
 struct File {
     #[serde(default)]
     egress: Option<egress::Table>,
+    #[serde(default)]
+    masking: Option<mask::Table>,
+    #[serde(default)]
+    guardrails: Option<guard::Table>,
     #[serde(flatten)]
     rest: toml::Table,
 }
@@ -39,6 +45,8 @@ struct File {
 #[derive(Debug, Clone)]
 pub struct Policy {
     pub egress: Egress,
+    pub masking: mask::Masking,
+    pub guard: guard::Guard,
     /// The file it came from, if any (for messages).
     pub source: Option<PathBuf>,
     /// Tables present in the file that this build does not enforce yet.
@@ -50,6 +58,8 @@ impl Policy {
     pub fn builtin() -> Self {
         Self {
             egress: Egress::claude_code_default(),
+            masking: mask::Masking::builtin(),
+            guard: guard::Guard::builtin(),
             source: None,
             unenforced: Vec::new(),
         }
@@ -77,7 +87,7 @@ impl Policy {
                 unenforced.push(key.clone());
             } else {
                 return Err(invalid(format!(
-                    "unknown table or key `{key}` (known: egress, {})",
+                    "unknown table or key `{key}` (known: egress, masking, guardrails, {})",
                     NOT_YET_ENFORCED.join(", ")
                 )));
             }
@@ -86,8 +96,14 @@ impl Policy {
             Some(t) => Egress::from_table(t).map_err(invalid)?,
             None => Egress::claude_code_default(),
         };
+        let masking = mask::Masking::from_table(file.masking)
+            .map_err(|e| invalid(format!("[masking]: {e}")))?;
+        let guard = guard::Guard::from_table(file.guardrails)
+            .map_err(|e| invalid(format!("[guardrails]: {e}")))?;
         Ok(Self {
             egress,
+            masking,
+            guard,
             source: Some(path.to_path_buf()),
             unenforced,
         })
@@ -121,9 +137,9 @@ mod tests {
 
     #[test]
     fn later_tables_are_reported_not_silently_dropped() {
-        let text = "[masking]\nrehydrate = true\n";
+        let text = "[audit]\nretain_days = 3\n";
         let p = Policy::parse(text, Path::new("p.toml")).unwrap();
-        assert_eq!(p.unenforced, vec!["masking".to_string()]);
+        assert_eq!(p.unenforced, vec!["audit".to_string()]);
         let err = Policy::parse("[egres]\n", Path::new("p.toml"))
             .unwrap_err()
             .to_string();

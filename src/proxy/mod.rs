@@ -8,6 +8,8 @@
 mod accept;
 pub mod body;
 mod connect;
+pub mod encoding;
+mod pipeline;
 mod rewind;
 mod service;
 mod tls;
@@ -76,6 +78,12 @@ pub struct Settings {
     /// Replaces the origin of intercepted hosts (`--upstream`).
     pub upstream: Option<Origin>,
     pub timeouts: Timeouts,
+    /// Live events (control socket, TUI).
+    pub bus: crate::events::Bus,
+    /// Tool calls held for a person.
+    pub approvals: Arc<crate::approvals::Approvals>,
+    /// The home directory guardrails expand `~` against.
+    pub home: Option<std::path::PathBuf>,
 }
 
 pub(crate) struct Shared {
@@ -84,6 +92,11 @@ pub(crate) struct Shared {
     default_origin: Origin,
     default_host: String,
     tracker: TaskTracker,
+    /// Masking placeholders per agent session.
+    sessions: pipeline::Sessions,
+    /// Request ids: a per-run prefix and a counter (no RNG call per request).
+    id_prefix: String,
+    next_id: std::sync::atomic::AtomicU64,
     /// Cancelled when shutdown begins: stop accepting, finish in-flight work.
     graceful: CancellationToken,
     /// Cancelled when the drain deadline passes: drop everything.
@@ -91,6 +104,13 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    fn next_request_id(&self) -> String {
+        let n = self
+            .next_id
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        format!("req_{}{n:06}", self.id_prefix)
+    }
+
     /// The origin an intercepted `host:port` is forwarded to.
     fn origin_for(&self, host: &str, port: u16) -> Option<Origin> {
         match &self.settings.upstream {
@@ -146,6 +166,9 @@ impl Proxy {
             default_origin,
             default_host,
             tracker: TaskTracker::new(),
+            sessions: pipeline::Sessions::default(),
+            id_prefix: crate::secret::random_hex(4).unwrap_or_default(),
+            next_id: std::sync::atomic::AtomicU64::new(1),
             graceful: CancellationToken::new(),
             hard: CancellationToken::new(),
         });

@@ -15,7 +15,7 @@ use hyper::body::Incoming;
 
 use super::body::{self, Body, Relay};
 use super::upstream::Origin;
-use super::Shared;
+use super::{pipeline, Shared};
 use crate::anthropic::error::ApiError;
 
 /// Headers that describe one connection, never the message (RFC 9110
@@ -94,7 +94,37 @@ pub(super) async fn forward(
     // The client sets Host (HTTP/1.1) or :authority (HTTP/2) from the URI.
     parts.headers.remove(header::HOST);
     parts.version = Version::HTTP_11;
-    let req = Request::from_parts(parts, body::incoming(incoming));
+    let path = path_and_query.split('?').next().unwrap_or("").to_string();
+    let request_id = shared.next_request_id();
+    let session_id = parts
+        .headers
+        .get("x-claude-code-session-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let session = || shared.sessions.get(session_id.as_deref());
+    let (body, masked) =
+        match pipeline::request_body(shared, &mut parts, incoming, &path, session).await {
+            Ok(b) => b,
+            Err(answer) => return answer,
+        };
+    let messages = method == http::Method::POST && path == "/v1/messages";
+    if messages {
+        // The inspector reads the answer; plain bytes save decoding them.
+        parts.headers.insert(
+            header::ACCEPT_ENCODING,
+            HeaderValue::from_static("identity"),
+        );
+    }
+    pipeline::announce(
+        shared,
+        &request_id,
+        session_id.as_deref(),
+        &parts,
+        origin.authority.as_str(),
+        &path,
+        masked,
+    );
+    let req = Request::from_parts(parts, body);
     let result = shared.settings.client.request(req).await;
     match result {
         Ok(resp) => {
@@ -113,6 +143,35 @@ pub(super) async fn forward(
                 ms = started.elapsed().as_millis() as u64,
                 "request"
             );
+            if shared.settings.bus.active() {
+                shared.settings.bus.publish(crate::events::Event::Response {
+                    request_id: request_id.clone(),
+                    status: parts.status.as_u16(),
+                    latency_ms: started.elapsed().as_millis() as u64,
+                });
+            }
+            if messages && parts.status.is_success() {
+                let policy = &shared.settings.policy;
+                let rehydrate = policy
+                    .masking
+                    .rehydrate()
+                    .then(|| shared.sessions.get(session_id.as_deref()));
+                let ctx = crate::inspect::stream::Context {
+                    policy: policy.clone(),
+                    approvals: shared.settings.approvals.clone(),
+                    bus: shared.settings.bus.clone(),
+                    request_id,
+                    session: session_id,
+                    rehydrate,
+                };
+                return match pipeline::response_body(shared, &mut parts, incoming, ctx).await {
+                    Ok(body) => Response::from_parts(parts, body),
+                    Err(incoming) => {
+                        let relay = Relay::new(incoming, sse, origin.to_string());
+                        Response::from_parts(parts, relay.boxed_unsync())
+                    }
+                };
+            }
             let relay = Relay::new(incoming, sse, origin.to_string());
             Response::from_parts(parts, relay.boxed_unsync())
         }

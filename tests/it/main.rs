@@ -6,5 +6,7 @@ mod support;
 mod ca;
 mod claude_code;
 mod cli;
+mod inspect;
 mod login;
+mod policy;
 mod proxy;

@@ -842,7 +842,15 @@ async fn sigterm_drains_in_flight_streams() {
     // The listener closes promptly (bounded poll for that event).
     loop {
         match TcpStream::connect(addr).await {
-            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => break,
+            // Refused, or reset from the closed listener's backlog: not accepted.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::ConnectionReset
+                ) =>
+            {
+                break
+            }
             Err(e) => panic!("unexpected connect error: {e}"),
             Ok(_) => {
                 assert!(

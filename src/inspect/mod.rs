@@ -1,0 +1,4 @@
+//! The response inspector.
+
+pub mod machine;
+pub mod stream;

@@ -1,0 +1,386 @@
+//! The async driver of the response inspector: feeds the upstream's
+//! Messages stream (decoded) through `anthropic::sse` and the pure
+//! `inspect::machine`, asks policy about each held tool call, waits for a
+//! person on `review` (writing `ping`s so the agent keeps waiting), and
+//! writes the result to the agent. Also the same for non-streaming replies.
+//!
+//! Owns: waiting, timeouts, keepalives, the texts that replace blocked
+//! calls. Must not: decide policy (`policy::guard` does).
+
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body::Frame;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+use super::machine::{self, Action, Machine, TextFilter, Verdict};
+use crate::anthropic::error::ApiError;
+use crate::anthropic::sse::Framer;
+use crate::approvals::{Approval, Approvals, Resolution};
+use crate::events::{Bus, Event};
+use crate::policy::guard::{Decision, OnTimeout};
+use crate::policy::mask::{Rehydrator, Session};
+use crate::policy::Policy;
+use crate::proxy::body::{Body, BoxError};
+use crate::proxy::encoding::Decoder;
+
+/// How often a held stream gets a `ping` (Claude Code gives up after 300 s of silence).
+const KEEPALIVE: Duration = Duration::from_secs(10);
+
+/// What one inspected response needs.
+#[derive(Clone)]
+pub struct Context {
+    pub policy: Arc<Policy>,
+    pub approvals: Arc<Approvals>,
+    pub bus: Bus,
+    pub request_id: String,
+    pub session: Option<String>,
+    /// Set when the policy rehydrates: the session's placeholders.
+    pub rehydrate: Option<Arc<Session>>,
+}
+
+/// A response body fed by the driver task.
+pub struct Channel {
+    rx: mpsc::Receiver<Result<Frame<Bytes>, BoxError>>,
+}
+
+impl http_body::Body for Channel {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        self.rx.poll_recv(cx)
+    }
+}
+
+/// Starts inspecting an event stream; returns the body the agent reads.
+/// The driver runs on `tracker` and stops when the agent goes away.
+pub fn sse(
+    ctx: Context,
+    incoming: Incoming,
+    decoder: Decoder,
+    tracker: &tokio_util::task::TaskTracker,
+) -> Body {
+    // A small channel: the upstream is read only as fast as the agent reads.
+    let (tx, rx) = mpsc::channel(8);
+    tracker.spawn(run(ctx, incoming, decoder, tx));
+    Channel { rx }.boxed_unsync()
+}
+
+type Tx = mpsc::Sender<Result<Frame<Bytes>, BoxError>>;
+
+async fn send(tx: &Tx, bytes: Bytes) -> bool {
+    tx.send(Ok(Frame::data(bytes))).await.is_ok()
+}
+
+async fn run(ctx: Context, mut incoming: Incoming, mut decoder: Decoder, tx: Tx) {
+    let mut framer = Framer::new();
+    let filter = Rehydrate::new(ctx.rehydrate.clone());
+    let mut machine = Machine::with_filter(filter);
+    loop {
+        let frame = incoming.frame().await;
+        let (chunk, end) = match frame {
+            Some(Ok(f)) => match f.into_data() {
+                Ok(d) => (d, false),
+                Err(_) => continue,
+            },
+            Some(Err(e)) => {
+                let msg = format!("hoopctl: the upstream stream broke ({e}); retry the request");
+                let _ = send(&tx, Bytes::from(ApiError::new(502, msg).to_sse_event())).await;
+                return;
+            }
+            None => (Bytes::new(), true),
+        };
+        let plain = match decoder.push_bytes(chunk) {
+            Ok(p) => p,
+            Err(e) => {
+                let msg = format!("hoopctl could not decode the upstream stream: {e}");
+                let _ = send(&tx, Bytes::from(ApiError::new(502, msg).to_sse_event())).await;
+                return;
+            }
+        };
+        let mut actions = Vec::new();
+        let mut events: Vec<_> = framer.push(&plain).collect();
+        if end {
+            events.extend(framer.finish());
+        }
+        for event in events {
+            match event {
+                Ok(ev) => actions.extend(machine.feed(ev)),
+                Err(e) => {
+                    let msg = format!("hoopctl: {e}");
+                    let _ = send(&tx, Bytes::from(ApiError::new(502, msg).to_sse_event())).await;
+                    return;
+                }
+            }
+        }
+        if end {
+            actions.extend(machine.finish());
+        }
+        if !apply(&ctx, &mut machine, actions, &tx).await {
+            return;
+        }
+        if end {
+            return;
+        }
+    }
+}
+
+/// Carries out actions in order; false when the agent went away.
+async fn apply<F: TextFilter>(
+    ctx: &Context,
+    machine: &mut Machine<F>,
+    actions: Vec<Action>,
+    tx: &Tx,
+) -> bool {
+    let mut queue: std::collections::VecDeque<Action> = actions.into();
+    while let Some(action) = queue.pop_front() {
+        match action {
+            Action::Forward(bytes) => {
+                if !send(tx, bytes).await {
+                    return false;
+                }
+            }
+            Action::Decide {
+                index,
+                id,
+                name,
+                input,
+                ..
+            } => {
+                let Some(verdict) = decide(ctx, &id, &name, &input, Some(tx)).await else {
+                    return false;
+                };
+                match machine.resolve(index, verdict) {
+                    Ok(more) => queue.extend(more),
+                    Err(e) => {
+                        tracing::error!(error = %e, "inspector out of step");
+                        return false;
+                    }
+                }
+            }
+        }
+    }
+    true
+}
+
+/// What the agent (and its user) reads instead of a blocked call.
+fn blocked_text(tool: &str, summary: &str, decision: &Decision) -> String {
+    format!(
+        "hoopctl blocked this {tool} call (`{summary}`): {}. It did not run. If it is needed, ask the user to change the hoopctl policy, or to use a `review` rule so it can be approved with `hoopctl approve`.",
+        decision.explain()
+    )
+}
+
+/// A short description of a tool call: the command, the file, or the input.
+pub fn summarize(tool: &str, input: &Value) -> String {
+    let field = match tool {
+        "Bash" => input.get("command"),
+        "Write" | "Edit" | "MultiEdit" | "Read" | "NotebookEdit" => {
+            input.get("file_path").or(input.get("notebook_path"))
+        }
+        "WebFetch" => input.get("url"),
+        _ => None,
+    };
+    let s = match field.and_then(Value::as_str) {
+        Some(s) => s.to_string(),
+        None => input.to_string(),
+    };
+    if s.chars().count() > 300 {
+        format!("{}…", s.chars().take(300).collect::<String>())
+    } else {
+        s
+    }
+}
+
+/// Decides one tool call; on `review` waits for a person (or the timeout),
+/// keeping the stream alive. `None` when the agent went away meanwhile.
+pub async fn decide(
+    ctx: &Context,
+    id: &str,
+    tool: &str,
+    input: &Value,
+    tx: Option<&Tx>,
+) -> Option<Verdict> {
+    let guard = &ctx.policy.guard;
+    let decision = guard.decide(tool, input);
+    let summary = summarize(tool, input);
+    let publish = |decision: &str, d: &Decision| {
+        ctx.bus.publish(Event::ToolCall {
+            request_id: ctx.request_id.clone(),
+            tool_use_id: id.to_string(),
+            tool: tool.to_string(),
+            summary: summary.clone(),
+            decision: decision.to_string(),
+            rule: d.rule().map(str::to_string),
+            reason: d.reason().map(str::to_string),
+        })
+    };
+    tracing::info!(tool, decision = %decision, "tool call");
+    let (rule, reason) = match &decision {
+        Decision::Allow => {
+            publish("allowed", &decision);
+            return Some(Verdict::Allow);
+        }
+        Decision::Block { .. } => {
+            publish("blocked", &decision);
+            return Some(Verdict::Block {
+                text: blocked_text(tool, &summary, &decision),
+            });
+        }
+        Decision::Review { rule, reason } => (rule.clone(), reason.clone()),
+    };
+    publish("waiting", &decision);
+    let timeout = guard.review_timeout();
+    let now = chrono::Utc::now().timestamp();
+    let approval_id = format!("apr-{}", crate::secret::random_hex(4).unwrap_or_default());
+    let mut rx = ctx.approvals.request(Approval {
+        id: approval_id.clone(),
+        tool: tool.to_string(),
+        summary: summary.clone(),
+        rule: rule.clone(),
+        reason: reason.clone(),
+        session: ctx.session.clone(),
+        requested_at: now,
+        expires_at: now + timeout.as_secs() as i64,
+    });
+    let deadline = tokio::time::sleep(timeout);
+    tokio::pin!(deadline);
+    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + KEEPALIVE, KEEPALIVE);
+    let resolution = loop {
+        tokio::select! {
+            r = &mut rx => break r.unwrap_or(Resolution::TimedOut),
+            _ = &mut deadline => {
+                // The first decision wins: if a person decided just now, rx has it.
+                let _ = ctx.approvals.resolve(&approval_id, Resolution::TimedOut);
+            }
+            _ = ping.tick(), if tx.is_some() => {
+                if let Some(tx) = tx {
+                    if !send(tx, machine::keepalive()).await {
+                        let _ = ctx.approvals.resolve(&approval_id, Resolution::Denied { by: "hoopctl".into(), reason: Some("the agent disconnected".into()) });
+                        return None;
+                    }
+                }
+            }
+        }
+    };
+    let (label, verdict) = match resolution {
+        Resolution::Approved { by } => (format!("approved by {by}"), Verdict::Allow),
+        Resolution::Denied { by, reason: why } => (
+            format!("denied by {by}"),
+            Verdict::Block {
+                text: format!(
+                    "hoopctl: the user denied this {tool} call (`{summary}`, held by policy rule `{rule}`){}. It did not run.",
+                    why.map(|w| format!(": {w}")).unwrap_or_default()
+                ),
+            },
+        ),
+        Resolution::TimedOut => match guard.on_timeout() {
+            OnTimeout::Allow => ("allowed after the review timeout".into(), Verdict::Allow),
+            OnTimeout::Deny => (
+                "denied: no decision in time".into(),
+                Verdict::Block {
+                    text: format!(
+                        "hoopctl: this {tool} call (`{summary}`) waited for approval under policy rule `{rule}` ({reason}) and nobody decided within {} s, so it did not run.",
+                        timeout.as_secs()
+                    ),
+                },
+            ),
+        },
+    };
+    let d = decision.clone();
+    publish(&label, &d);
+    Some(verdict)
+}
+
+/// Puts real values back in place of placeholders (policy `rehydrate`).
+pub struct Rehydrate {
+    session: Option<Arc<Session>>,
+    text: HashMap<u64, Rehydrator>,
+}
+
+impl Rehydrate {
+    pub fn new(session: Option<Arc<Session>>) -> Self {
+        Self {
+            session,
+            text: HashMap::new(),
+        }
+    }
+}
+
+fn rehydrate_value(session: &Session, v: &mut Value) -> bool {
+    match v {
+        Value::String(s) => {
+            let new = session.rehydrate(s).into_owned();
+            let changed = new != *s;
+            *s = new;
+            changed
+        }
+        Value::Array(a) => a
+            .iter_mut()
+            .fold(false, |c, x| rehydrate_value(session, x) | c),
+        Value::Object(o) => o
+            .values_mut()
+            .fold(false, |c, x| rehydrate_value(session, x) | c),
+        _ => false,
+    }
+}
+
+impl TextFilter for Rehydrate {
+    fn text(&mut self, index: u64, text: &str) -> Option<String> {
+        let session = self.session.as_ref()?;
+        let r = self.text.entry(index).or_insert_with(Rehydrator::new_text);
+        match r.push(session, text) {
+            std::borrow::Cow::Borrowed(_) => None,
+            std::borrow::Cow::Owned(s) => Some(s),
+        }
+    }
+
+    fn flush(&mut self, index: u64) -> Option<String> {
+        let rest = self.text.remove(&index)?.finish();
+        (!rest.is_empty()).then_some(rest)
+    }
+
+    fn tool_input(&mut self, _name: &str, input: &mut Value) -> bool {
+        match &self.session {
+            Some(session) => rehydrate_value(session, input),
+            None => false,
+        }
+    }
+}
+
+/// The same decisions over a non-streaming reply (the fallback Claude
+/// Code uses after a failed stream must not run a blocked command).
+pub async fn json(ctx: &Context, body: &[u8]) -> Vec<u8> {
+    // Decide every tool call first (a review may wait), then rewrite.
+    let mut filter = Rehydrate::new(ctx.rehydrate.clone());
+    let mut calls: Vec<(String, String, Value)> = Vec::new();
+    let _ = machine::inspect_json_with(body, &mut filter, |name, id, input| {
+        calls.push((id.to_string(), name.to_string(), input.clone()));
+        Verdict::Allow
+    });
+    let mut verdicts: HashMap<String, Verdict> = HashMap::new();
+    for (id, name, input) in calls {
+        let v = decide(ctx, &id, &name, &input, None)
+            .await
+            .unwrap_or(Verdict::Block {
+                text: "hoopctl: blocked".into(),
+            });
+        verdicts.insert(id, v);
+    }
+    let mut filter = Rehydrate::new(ctx.rehydrate.clone());
+    machine::inspect_json_with(body, &mut filter, |_, id, _| {
+        verdicts.remove(id).unwrap_or(Verdict::Allow)
+    })
+    .unwrap_or_else(|_| body.to_vec())
+}

@@ -1,0 +1,675 @@
+//! A small reader for POSIX-style shell command lines, written for the
+//! guardrails: it splits a line into simple commands (across `&&`, `||`,
+//! `;`, `|`, `&`, newlines, `( … )`, `{ …; }`, `$( … )`, backticks and
+//! process substitution), removes quoting the way the shell does, and
+//! collects heredoc bodies.
+//!
+//! Owns: shell lexing. Must not: judge anything (see `catalogue`), panic on
+//! any input, or recurse without bound (nesting is capped at [`MAX_DEPTH`]).
+
+/// Deepest nesting of `$( )`, `( )` and backticks that is read as commands;
+/// anything deeper is skipped (the catalogue still sees the outer commands).
+const MAX_DEPTH: usize = 16;
+
+/// One simple command: its words after quote removal, its redirections,
+/// and what it reads on stdin from heredocs and here-strings.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(super) struct Command {
+    pub words: Vec<String>,
+    pub redirects: Vec<Redirect>,
+    pub stdin: Vec<String>,
+    slots: Vec<usize>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Redirect {
+    /// The operator with any fd prefix: `>`, `2>>`, `&>`, `<`, ...
+    pub op: String,
+    pub target: String,
+}
+
+impl Redirect {
+    /// Whether the redirection writes to its target.
+    pub fn writes(&self) -> bool {
+        self.op.contains('>') && !self.op.ends_with(">&")
+    }
+}
+
+/// Everything read from one command line, nested commands included.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(super) struct Script {
+    /// Pipelines in no particular order; each is one or more commands
+    /// joined by `|`.
+    pub pipelines: Vec<Vec<Command>>,
+    /// Names of the shell functions the line defines.
+    pub functions: Vec<String>,
+}
+
+/// Reads `text` as a shell command line. Never fails: whatever is not valid
+/// shell is read as best it can be.
+pub(super) fn parse(text: &str) -> Script {
+    let mut p = Parser::new(text, 0);
+    p.list(false);
+    p.finish()
+}
+
+struct Pending {
+    delimiter: String,
+    strip_tabs: bool,
+    slot: usize,
+}
+
+struct Parser {
+    chars: Vec<char>,
+    pos: usize,
+    depth: usize,
+    out: Vec<Vec<Command>>,
+    functions: Vec<String>,
+    pending: Vec<Pending>,
+    bodies: Vec<String>,
+}
+
+fn is_meta(c: char) -> bool {
+    matches!(
+        c,
+        ' ' | '\t' | '\r' | '\n' | ';' | '&' | '|' | '(' | ')' | '<' | '>'
+    )
+}
+
+impl Parser {
+    fn new(text: &str, depth: usize) -> Self {
+        Self {
+            chars: text.chars().collect(),
+            pos: 0,
+            depth,
+            out: Vec::new(),
+            functions: Vec::new(),
+            pending: Vec::new(),
+            bodies: Vec::new(),
+        }
+    }
+
+    fn finish(mut self) -> Script {
+        let bodies = std::mem::take(&mut self.bodies);
+        for pipeline in &mut self.out {
+            for cmd in pipeline.iter_mut() {
+                for slot in std::mem::take(&mut cmd.slots) {
+                    if let Some(body) = bodies.get(slot) {
+                        cmd.stdin.push(body.clone());
+                    }
+                }
+            }
+        }
+        Script {
+            pipelines: self.out,
+            functions: self.functions,
+        }
+    }
+
+    fn peek(&self) -> Option<char> {
+        self.chars.get(self.pos).copied()
+    }
+
+    fn peek_at(&self, n: usize) -> Option<char> {
+        self.chars.get(self.pos + n).copied()
+    }
+
+    fn bump(&mut self) -> Option<char> {
+        let c = self.peek();
+        if c.is_some() {
+            self.pos += 1;
+        }
+        c
+    }
+
+    fn raw(&self, start: usize) -> String {
+        let end = self.pos.min(self.chars.len());
+        self.chars
+            .get(start.min(end)..end)
+            .map(|s| s.iter().collect())
+            .unwrap_or_default()
+    }
+
+    /// Spaces, tabs and line continuations.
+    fn skip_blanks(&mut self) {
+        loop {
+            match self.peek() {
+                Some(' ' | '\t' | '\r') => self.pos += 1,
+                Some('\\') if self.peek_at(1) == Some('\n') => self.pos += 2,
+                _ => return,
+            }
+        }
+    }
+
+    fn skip_comment(&mut self) {
+        if self.peek() == Some('#') {
+            while let Some(c) = self.peek() {
+                if c == '\n' {
+                    return;
+                }
+                self.pos += 1;
+            }
+        }
+    }
+
+    /// Called after a newline outside quotes: reads the heredoc bodies
+    /// that the line just ended announced.
+    fn newline(&mut self) {
+        for p in std::mem::take(&mut self.pending) {
+            let mut body = String::new();
+            while self.pos < self.chars.len() {
+                let mut line = String::new();
+                while let Some(c) = self.bump() {
+                    if c == '\n' {
+                        break;
+                    }
+                    line.push(c);
+                }
+                let cmp = if p.strip_tabs {
+                    line.trim_start_matches('\t')
+                } else {
+                    line.as_str()
+                };
+                if cmp.trim_end_matches('\r') == p.delimiter {
+                    break;
+                }
+                body.push_str(&line);
+                body.push('\n');
+            }
+            if let Some(b) = self.bodies.get_mut(p.slot) {
+                *b = body;
+            }
+        }
+    }
+
+    /// Reads commands until the end, or until the `)` that closes a group
+    /// when `in_paren`.
+    fn list(&mut self, in_paren: bool) {
+        loop {
+            self.skip_blanks();
+            self.skip_comment();
+            let before = self.pos;
+            match self.peek() {
+                None => return,
+                Some(')') => {
+                    self.pos += 1;
+                    if in_paren {
+                        return;
+                    }
+                }
+                Some('\n') => {
+                    self.pos += 1;
+                    self.newline();
+                }
+                Some(';' | '&' | '|') => self.pos += 1,
+                Some(_) => self.pipeline(),
+            }
+            if self.pos == before {
+                // Defensive: every branch above consumes input, but a
+                // parser that stops making progress must not spin.
+                self.pos += 1;
+            }
+        }
+    }
+
+    fn pipeline(&mut self) {
+        let mut cmds = Vec::new();
+        loop {
+            let cmd = self.command();
+            if !cmd.words.is_empty() || !cmd.redirects.is_empty() || !cmd.slots.is_empty() {
+                cmds.push(cmd);
+            }
+            self.skip_blanks();
+            if self.peek() == Some('|') && self.peek_at(1) != Some('|') {
+                self.pos += 1;
+                if self.peek() == Some('&') {
+                    self.pos += 1;
+                }
+                loop {
+                    self.skip_blanks();
+                    if self.peek() == Some('\n') {
+                        self.pos += 1;
+                        self.newline();
+                    } else {
+                        break;
+                    }
+                }
+                continue;
+            }
+            break;
+        }
+        if !cmds.is_empty() {
+            self.out.push(cmds);
+        }
+    }
+
+    fn command(&mut self) -> Command {
+        let mut cmd = Command::default();
+        loop {
+            self.skip_blanks();
+            let Some(c) = self.peek() else { break };
+            match c {
+                '\n' | ';' | '|' | ')' => break,
+                '&' if self.peek_at(1) == Some('>') => self.redirect(&mut cmd, String::new()),
+                '&' => break,
+                '<' | '>' if self.peek_at(1) == Some('(') => {
+                    // Process substitution: `<(cmd)` is a word naming a pipe.
+                    let start = self.pos;
+                    self.pos += 2;
+                    self.nested();
+                    cmd.words.push(self.raw(start));
+                }
+                '<' | '>' => self.redirect(&mut cmd, String::new()),
+                '(' => {
+                    let mut j = self.pos + 1;
+                    while matches!(self.chars.get(j), Some(' ' | '\t')) {
+                        j += 1;
+                    }
+                    if cmd.words.len() == 1 && self.chars.get(j) == Some(&')') {
+                        // `name() body`: a function definition.
+                        self.functions.extend(cmd.words.pop());
+                        self.pos = j + 1;
+                    } else {
+                        self.pos += 1;
+                        self.nested();
+                    }
+                }
+                '#' => self.skip_comment(),
+                _ => {
+                    let (text, plain) = self.word();
+                    let fd = plain && !text.is_empty() && text.chars().all(|c| c.is_ascii_digit());
+                    if fd && matches!(self.peek(), Some('<' | '>')) {
+                        self.redirect(&mut cmd, text);
+                    } else if plain && text == "function" && cmd.words.is_empty() {
+                        self.skip_blanks();
+                        let (name, _) = self.word();
+                        if !name.is_empty() {
+                            self.functions.push(name);
+                        }
+                    } else {
+                        cmd.words.push(text);
+                    }
+                }
+            }
+        }
+        cmd
+    }
+
+    fn redirect(&mut self, cmd: &mut Command, mut op: String) {
+        if self.peek() == Some('&') {
+            op.push('&');
+            self.pos += 1;
+        }
+        match self.bump() {
+            Some('>') => {
+                op.push('>');
+                if let Some(c @ ('>' | '|' | '&')) = self.peek() {
+                    op.push(c);
+                    self.pos += 1;
+                }
+            }
+            Some('<') => {
+                op.push('<');
+                match self.peek() {
+                    Some('<') => {
+                        op.push('<');
+                        self.pos += 1;
+                        if let Some(c @ ('-' | '<')) = self.peek() {
+                            op.push(c);
+                            self.pos += 1;
+                        }
+                    }
+                    Some(c @ ('&' | '>')) => {
+                        op.push(c);
+                        self.pos += 1;
+                    }
+                    _ => {}
+                }
+            }
+            _ => return,
+        }
+        self.skip_blanks();
+        let target = match self.peek() {
+            Some(c) if !is_meta(c) => self.word().0,
+            _ => String::new(),
+        };
+        if op.ends_with("<<<") {
+            cmd.stdin.push(target);
+        } else if op.ends_with("<<") || op.ends_with("<<-") {
+            let slot = self.bodies.len();
+            self.bodies.push(String::new());
+            self.pending.push(Pending {
+                delimiter: target,
+                strip_tabs: op.ends_with('-'),
+                slot,
+            });
+            cmd.slots.push(slot);
+        } else {
+            cmd.redirects.push(Redirect { op, target });
+        }
+    }
+
+    /// One word with quotes removed; `plain` is false if any quoting,
+    /// escaping or expansion was involved.
+    fn word(&mut self) -> (String, bool) {
+        let mut text = String::new();
+        let mut plain = true;
+        while let Some(c) = self.peek() {
+            if is_meta(c) {
+                break;
+            }
+            match c {
+                '\\' => {
+                    plain = false;
+                    self.pos += 1;
+                    match self.bump() {
+                        Some('\n') | None => {}
+                        Some(n) => text.push(n),
+                    }
+                }
+                '\'' => {
+                    plain = false;
+                    self.pos += 1;
+                    while let Some(n) = self.bump() {
+                        if n == '\'' {
+                            break;
+                        }
+                        text.push(n);
+                    }
+                }
+                '"' => {
+                    plain = false;
+                    self.pos += 1;
+                    self.double_quoted(&mut text);
+                }
+                '$' => {
+                    plain = false;
+                    self.dollar(&mut text, false);
+                }
+                '`' => {
+                    plain = false;
+                    self.backtick(&mut text);
+                }
+                _ => {
+                    text.push(c);
+                    self.pos += 1;
+                }
+            }
+        }
+        (text, plain)
+    }
+
+    fn double_quoted(&mut self, text: &mut String) {
+        while let Some(c) = self.peek() {
+            match c {
+                '"' => {
+                    self.pos += 1;
+                    return;
+                }
+                '\\' => match self.peek_at(1) {
+                    Some(n @ ('$' | '`' | '"' | '\\')) => {
+                        text.push(n);
+                        self.pos += 2;
+                    }
+                    Some('\n') => self.pos += 2,
+                    _ => {
+                        text.push('\\');
+                        self.pos += 1;
+                    }
+                },
+                '$' => self.dollar(text, true),
+                '`' => self.backtick(text),
+                _ => {
+                    text.push(c);
+                    self.pos += 1;
+                }
+            }
+        }
+    }
+
+    /// At a `$`: command substitution is read as commands and kept in the
+    /// word as written; `$'…'` is decoded; anything else is kept literally.
+    fn dollar(&mut self, text: &mut String, in_double: bool) {
+        let start = self.pos;
+        match self.peek_at(1) {
+            Some('(') if self.peek_at(2) == Some('(') => {
+                self.pos += 3;
+                self.skip_balanced('(', ')', 2);
+                text.push_str(&self.raw(start));
+            }
+            Some('(') => {
+                self.pos += 2;
+                self.nested();
+                text.push_str(&self.raw(start));
+            }
+            Some('{') => {
+                self.pos += 2;
+                self.skip_balanced('{', '}', 1);
+                text.push_str(&self.raw(start));
+            }
+            Some('\'') if !in_double => {
+                self.pos += 2;
+                self.ansi_c(text);
+            }
+            Some('"') if !in_double => {
+                // `$"…"` (locale translation) is a double-quoted string.
+                self.pos += 1;
+            }
+            _ => {
+                text.push('$');
+                self.pos += 1;
+            }
+        }
+    }
+
+    fn ansi_c(&mut self, text: &mut String) {
+        while let Some(c) = self.bump() {
+            match c {
+                '\'' => return,
+                '\\' => match self.bump() {
+                    Some('n') => text.push('\n'),
+                    Some('t') => text.push('\t'),
+                    Some('r') => text.push('\r'),
+                    Some('e' | 'E') => text.push('\u{1b}'),
+                    Some('0') => text.push('\0'),
+                    Some(n) => text.push(n),
+                    None => {}
+                },
+                _ => text.push(c),
+            }
+        }
+    }
+
+    fn backtick(&mut self, text: &mut String) {
+        let start = self.pos;
+        self.pos += 1;
+        let mut inner = String::new();
+        while let Some(c) = self.bump() {
+            match c {
+                '`' => break,
+                '\\' => match self.peek() {
+                    Some(n @ ('`' | '\\' | '$')) => {
+                        inner.push(n);
+                        self.pos += 1;
+                    }
+                    _ => inner.push('\\'),
+                },
+                _ => inner.push(c),
+            }
+        }
+        self.sub_parse(&inner);
+        text.push_str(&self.raw(start));
+    }
+
+    /// Reads a `( … )` group as commands, after its `(`.
+    fn nested(&mut self) {
+        if self.depth >= MAX_DEPTH {
+            self.skip_balanced('(', ')', 1);
+            return;
+        }
+        self.depth += 1;
+        self.list(true);
+        self.depth -= 1;
+    }
+
+    fn sub_parse(&mut self, inner: &str) {
+        if self.depth >= MAX_DEPTH {
+            return;
+        }
+        let mut p = Parser::new(inner, self.depth + 1);
+        p.list(false);
+        let s = p.finish();
+        self.out.extend(s.pipelines);
+        self.functions.extend(s.functions);
+    }
+
+    /// Skips to the close that brings `depth` to zero, minding quotes.
+    fn skip_balanced(&mut self, open: char, close: char, mut depth: usize) {
+        while let Some(c) = self.bump() {
+            match c {
+                '\\' => {
+                    self.bump();
+                }
+                '\'' => while self.bump().is_some_and(|n| n != '\'') {},
+                '"' => loop {
+                    match self.bump() {
+                        None | Some('"') => break,
+                        Some('\\') => {
+                            self.bump();
+                        }
+                        Some(_) => {}
+                    }
+                },
+                c if c == open => depth += 1,
+                c if c == close => {
+                    depth -= 1;
+                    if depth == 0 {
+                        return;
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn commands(text: &str) -> Vec<Vec<String>> {
+        let mut v: Vec<Vec<String>> = parse(text)
+            .pipelines
+            .into_iter()
+            .flatten()
+            .map(|c| c.words)
+            .collect();
+        v.sort();
+        v
+    }
+
+    fn w(words: &[&[&str]]) -> Vec<Vec<String>> {
+        let mut v: Vec<Vec<String>> = words
+            .iter()
+            .map(|c| c.iter().map(|s| s.to_string()).collect())
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn splits_and_unquotes() {
+        let cases: &[(&str, &[&[&str]])] = &[
+            ("echo \"rm -rf /\"", &[&["echo", "rm -rf /"]]),
+            ("echo 'a b' c\\ d", &[&["echo", "a b", "c d"]]),
+            ("ls; rm -rf /", &[&["ls"], &["rm", "-rf", "/"]]),
+            ("a && b || c & d", &[&["a"], &["b"], &["c"], &["d"]]),
+            ("a | b |& c", &[&["a"], &["b"], &["c"]]),
+            ("a\nb\n\n  c # d e\n", &[&["a"], &["b"], &["c"]]),
+            ("(cd / && rm -rf *)", &[&["cd", "/"], &["rm", "-rf", "*"]]),
+            ("{ a; b; }", &[&["{", "a"], &["b"], &["}"]]),
+            (
+                "echo $(rm -rf ~)",
+                &[&["echo", "$(rm -rf ~)"], &["rm", "-rf", "~"]],
+            ),
+            (
+                "echo \"$(a \"$(b 'c)')\")\"",
+                &[
+                    &["echo", "$(a \"$(b 'c)')\")"],
+                    &["a", "$(b 'c)')"],
+                    &["b", "c)"],
+                ],
+            ),
+            ("x=`rm -rf /`", &[&["x=`rm -rf /`"], &["rm", "-rf", "/"]]),
+            ("echo \"a\\\"b\\$c\\d\"", &[&["echo", "a\"b$c\\d"]]),
+            ("echo $'a\\nb\\'c'", &[&["echo", "a\nb'c"]]),
+            (
+                "echo ${HOME}/x $((1+(2)))",
+                &[&["echo", "${HOME}/x", "$((1+(2)))"]],
+            ),
+            ("a\\\nb c", &[&["ab", "c"]]),
+            ("echo a#b #c", &[&["echo", "a#b"]]),
+            (
+                "diff <(ls a) <(ls b)",
+                &[&["diff", "<(ls a)", "<(ls b)"], &["ls", "a"], &["ls", "b"]],
+            ),
+            ("FOO=1 BAR='x y' cmd", &[&["FOO=1", "BAR=x y", "cmd"]]),
+        ];
+        for (text, want) in cases {
+            assert_eq!(commands(text), w(want), "{text}");
+        }
+    }
+
+    #[test]
+    fn redirects_and_heredocs() {
+        let s = parse("cat a 2>/dev/null >out &>>log <in; echo x > /dev/sda");
+        let first = &s.pipelines[0][0];
+        assert_eq!(first.words, ["cat", "a"]);
+        let ops: Vec<(&str, &str)> = first
+            .redirects
+            .iter()
+            .map(|r| (r.op.as_str(), r.target.as_str()))
+            .collect();
+        assert_eq!(
+            ops,
+            [
+                ("2>", "/dev/null"),
+                (">", "out"),
+                ("&>>", "log"),
+                ("<", "in")
+            ]
+        );
+        assert!(s.pipelines[1][0].redirects[0].writes());
+
+        let s = parse("psql db <<'EOF' && echo done\nDROP TABLE x;\n  EOF\nEOF\nls");
+        let cmds: Vec<&Command> = s.pipelines.iter().flatten().collect();
+        assert_eq!(cmds[0].words, ["psql", "db"]);
+        assert_eq!(cmds[0].stdin, ["DROP TABLE x;\n  EOF\n"]);
+        assert_eq!(cmds[1].words, ["echo", "done"]);
+        assert_eq!(cmds[2].words, ["ls"]);
+
+        let s = parse("mysql <<-END\n\tdrop database p;\n\tEND\nsqlite3 d <<< 'DELETE FROM t'");
+        let cmds: Vec<&Command> = s.pipelines.iter().flatten().collect();
+        assert_eq!(cmds[0].stdin, ["\tdrop database p;\n"]);
+        assert_eq!(cmds[1].stdin, ["DELETE FROM t"]);
+    }
+
+    #[test]
+    fn functions_are_recorded() {
+        let s = parse(":(){ :|:& };:");
+        assert_eq!(s.functions, [":"]);
+        let pipe = s.pipelines.iter().find(|p| p.len() == 2).map(|p| p.len());
+        assert_eq!(pipe, Some(2));
+        assert_eq!(parse("function f { g; }").functions, ["f"]);
+    }
+
+    #[test]
+    fn deep_nesting_is_bounded() {
+        let deep = "$(".repeat(10_000) + &")".repeat(10_000);
+        let _ = parse(&deep);
+        let deep = "(".repeat(10_000);
+        let _ = parse(&deep);
+        let deep = "echo \"$(".repeat(500);
+        let _ = parse(&deep);
+    }
+}

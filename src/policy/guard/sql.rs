@@ -1,0 +1,296 @@
+//! Destructive SQL: `DROP TABLE|DATABASE|SCHEMA`, `TRUNCATE`, `DELETE` or
+//! `UPDATE` without `WHERE` (block) and `ALTER TABLE … DROP COLUMN`
+//! (review), read with sqlparser.
+//!
+//! Owns: the SQL rules of the catalogue. Must not: panic; text that looks
+//! like `DROP`/`TRUNCATE` but does not parse is blocked (fail closed).
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+use sqlparser::ast::{AlterTableOperation, ObjectType, Statement};
+use sqlparser::dialect::{Dialect, GenericDialect, MySqlDialect, PostgreSqlDialect, SQLiteDialect};
+use sqlparser::parser::Parser;
+
+use super::Finding;
+
+/// Longer text is only checked with the fail-closed prefix test.
+const MAX_PARSE: usize = 256 * 1024;
+
+/// Text without any of these words cannot hold a statement we judge.
+static KEYWORDS: LazyLock<Option<Regex>> =
+    LazyLock::new(|| Regex::new(r"(?i)\b(drop|truncate|delete|update|alter)\b").ok());
+
+/// Fail-closed test for text from a place where anything might be SQL
+/// (an MCP argument): only an unmistakable `DROP TABLE x` / `TRUNCATE x`.
+static STRICT: LazyLock<Option<Regex>> = LazyLock::new(|| {
+    Regex::new(
+        r#"(?i)^(drop\s+(temporary\s+)?(table|database|schema)\b|truncate\s+(table\s+)?[\w."`\[\]]+\s*(;|$|\s(cascade|restart|continue)))"#,
+    )
+    .ok()
+});
+
+/// Where the text came from: an SQL client's argument or stdin is SQL by
+/// intent; a string inside an MCP input only maybe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Origin {
+    Client,
+    Embedded,
+}
+
+/// Findings for `text` read as one or more SQL statements.
+pub(super) fn check(text: &str, origin: Origin) -> Vec<Finding> {
+    let mentions = KEYWORDS.as_ref().is_none_or(|re| re.is_match(text));
+    if !mentions {
+        return Vec::new();
+    }
+    if text.len() <= MAX_PARSE {
+        if let Some(stmts) = parse_any(text) {
+            return stmts.iter().filter_map(judge).collect();
+        }
+    }
+    // Not valid SQL as a whole: psql meta-commands (`\c db`) or a dialect
+    // sqlparser does not know. Try each statement on its own.
+    let cleaned: String = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('\\'))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let mut out = Vec::new();
+    for stmt in split_statements(&cleaned) {
+        let parsed = if stmt.len() <= MAX_PARSE {
+            parse_any(stmt)
+        } else {
+            None
+        };
+        match parsed {
+            Some(stmts) => out.extend(stmts.iter().filter_map(judge)),
+            None => out.extend(fail_closed(stmt, origin)),
+        }
+    }
+    out
+}
+
+fn parse_any(text: &str) -> Option<Vec<Statement>> {
+    let dialects: [&dyn Dialect; 4] = [
+        &GenericDialect {},
+        &PostgreSqlDialect {},
+        &MySqlDialect {},
+        &SQLiteDialect {},
+    ];
+    dialects
+        .iter()
+        .find_map(|d| Parser::parse_sql(*d, text).ok())
+        .filter(|stmts| !stmts.is_empty())
+}
+
+fn judge(stmt: &Statement) -> Option<Finding> {
+    match stmt {
+        Statement::Drop {
+            object_type, names, ..
+        } => {
+            let kind = match object_type {
+                ObjectType::Table => "TABLE",
+                ObjectType::Database => "DATABASE",
+                ObjectType::Schema => "SCHEMA",
+                _ => return None,
+            };
+            let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+            Some(Finding::block(
+                "builtin:sql-drop",
+                format!(
+                    "`DROP {kind} {}` destroys it and all its data",
+                    names.join(", ")
+                ),
+            ))
+        }
+        Statement::Truncate(t) => {
+            let names: Vec<String> = t.table_names.iter().map(|n| n.name.to_string()).collect();
+            Some(Finding::block(
+                "builtin:sql-truncate",
+                format!("`TRUNCATE {}` removes every row", names.join(", ")),
+            ))
+        }
+        Statement::Delete(d) if d.selection.is_none() => Some(Finding::block(
+            "builtin:sql-delete-all",
+            format!(
+                "`DELETE` without `WHERE` removes every row of {}",
+                delete_target(d)
+            ),
+        )),
+        Statement::Update(u) if u.selection.is_none() => Some(Finding::block(
+            "builtin:sql-update-all",
+            format!(
+                "`UPDATE {}` without `WHERE` rewrites every row",
+                u.table.relation
+            ),
+        )),
+        Statement::AlterTable(a)
+            if a.operations
+                .iter()
+                .any(|o| matches!(o, AlterTableOperation::DropColumn { .. })) =>
+        {
+            Some(Finding::review(
+                "builtin:sql-drop-column",
+                format!(
+                    "`ALTER TABLE {} DROP COLUMN` deletes a column's data",
+                    a.name
+                ),
+            ))
+        }
+        _ => None,
+    }
+}
+
+fn delete_target(d: &sqlparser::ast::Delete) -> String {
+    use sqlparser::ast::FromTable;
+    let from = match &d.from {
+        FromTable::WithFromKeyword(t) | FromTable::WithoutKeyword(t) => t,
+    };
+    let names: Vec<String> = from.iter().map(|t| t.relation.to_string()).collect();
+    if names.is_empty() {
+        "the table".to_string()
+    } else {
+        format!("`{}`", names.join(", "))
+    }
+}
+
+/// Statements split at `;` outside quotes and comments.
+fn split_statements(text: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut quote: Option<char> = None;
+    let mut chars = text.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        match quote {
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None => match c {
+                '\'' | '"' | '`' => quote = Some(c),
+                '-' if chars.peek().map(|p| p.1) == Some('-') => {
+                    for (_, n) in chars.by_ref() {
+                        if n == '\n' {
+                            break;
+                        }
+                    }
+                }
+                ';' => {
+                    out.push(text.get(start..i).unwrap_or(""));
+                    start = i + 1;
+                }
+                _ => {}
+            },
+        }
+    }
+    out.push(text.get(start..).unwrap_or(""));
+    out.into_iter().filter(|s| !s.trim().is_empty()).collect()
+}
+
+/// Leading whitespace and `--`, `#` and `/* */` comments removed.
+fn strip_comments(mut s: &str) -> &str {
+    loop {
+        s = s.trim_start();
+        if let Some(rest) = s.strip_prefix("--").or_else(|| s.strip_prefix('#')) {
+            s = rest.split_once('\n').map_or("", |(_, r)| r);
+        } else if let Some(rest) = s.strip_prefix("/*") {
+            s = rest.split_once("*/").map_or("", |(_, r)| r);
+        } else {
+            return s;
+        }
+    }
+}
+
+fn fail_closed(stmt: &str, origin: Origin) -> Option<Finding> {
+    let s = strip_comments(stmt);
+    let head: String = s
+        .chars()
+        .take_while(|c| c.is_ascii_alphabetic())
+        .collect::<String>()
+        .to_ascii_lowercase();
+    let hit = match origin {
+        Origin::Client => head == "drop" || head == "truncate",
+        Origin::Embedded => STRICT.as_ref().is_some_and(|re| re.is_match(s)),
+    };
+    if !hit {
+        return None;
+    }
+    let shown: String = s.split_whitespace().take(4).collect::<Vec<_>>().join(" ");
+    let (rule, what) = if head == "drop" {
+        ("builtin:sql-drop", "DROP")
+    } else {
+        ("builtin:sql-truncate", "TRUNCATE")
+    };
+    Some(Finding::block(
+        rule,
+        format!("`{shown}` looks like {what} but could not be parsed, so it is blocked to be safe"),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rules(text: &str, origin: Origin) -> Vec<&'static str> {
+        check(text, origin).iter().map(|f| f.rule).collect()
+    }
+
+    #[test]
+    fn statements() {
+        let cases: &[(&str, &[&str])] = &[
+            ("DROP TABLE users", &["builtin:sql-drop"]),
+            ("drop table if exists a, b cascade;", &["builtin:sql-drop"]),
+            ("drop database prod", &["builtin:sql-drop"]),
+            ("DROP SCHEMA s CASCADE", &["builtin:sql-drop"]),
+            ("DROP VIEW v", &[]),
+            ("DROP INDEX i", &[]),
+            ("TRUNCATE t", &["builtin:sql-truncate"]),
+            (
+                "TRUNCATE TABLE a, b RESTART IDENTITY",
+                &["builtin:sql-truncate"],
+            ),
+            ("DELETE FROM users", &["builtin:sql-delete-all"]),
+            ("delete from users where id = 1", &[]),
+            ("UPDATE users SET admin = true", &["builtin:sql-update-all"]),
+            ("UPDATE users SET admin = true WHERE id = 2", &[]),
+            ("ALTER TABLE t DROP COLUMN c", &["builtin:sql-drop-column"]),
+            ("ALTER TABLE t ADD COLUMN c int", &[]),
+            ("SELECT * FROM users", &[]),
+            ("SELECT 'drop table x'", &[]),
+            (
+                "BEGIN; DELETE FROM a WHERE x; DROP TABLE b; COMMIT;",
+                &["builtin:sql-drop"],
+            ),
+            ("\\c prod\nDROP TABLE users;\n\\q", &["builtin:sql-drop"]),
+            (
+                "-- cleanup\nDROP TABLE weird syntax here !!",
+                &["builtin:sql-drop"],
+            ),
+            ("/* x */ truncate ???", &["builtin:sql-truncate"]),
+            ("dropped it", &[]),
+            ("", &[]),
+        ];
+        for (text, want) in cases {
+            assert_eq!(rules(text, Origin::Client), *want, "{text}");
+        }
+    }
+
+    #[test]
+    fn embedded_text_fails_closed_only_when_unmistakable() {
+        assert_eq!(
+            rules("Drop the old table and move on", Origin::Embedded),
+            Vec::<&str>::new()
+        );
+        assert_eq!(
+            rules("Truncate the log", Origin::Embedded),
+            Vec::<&str>::new()
+        );
+        assert_eq!(
+            rules("DROP TABLE users IF !!", Origin::Embedded),
+            ["builtin:sql-drop"]
+        );
+        assert_eq!(
+            rules("TRUNCATE t", Origin::Embedded),
+            ["builtin:sql-truncate"]
+        );
+    }
+}

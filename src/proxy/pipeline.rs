@@ -1,0 +1,200 @@
+//! The policy steps around forwarding: masking the request body before it
+//! leaves (and before anything records it), and handing `/v1/messages`
+//! answers to the response inspector.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::header::{self, HeaderValue};
+use http::request::Parts;
+use http::response::Parts as ResponseParts;
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+
+use super::body::{self, Body};
+use super::encoding::{decode_all, Decoder};
+use super::service::error_response;
+use super::Shared;
+use crate::anthropic::error::ApiError;
+use crate::events::Event;
+use crate::inspect::stream;
+use crate::policy::mask::{Counts, Session, Telemetry};
+
+/// Largest request body hoopctl reads to mask (413 beyond it).
+pub const MAX_MASKED_BODY: usize = 64 * 1024 * 1024;
+/// Largest non-streaming reply it reads to inspect.
+pub const MAX_INSPECTED_REPLY: usize = 64 * 1024 * 1024;
+
+/// Per agent session placeholders, keyed by `X-Claude-Code-Session-Id`.
+#[derive(Default)]
+pub struct Sessions {
+    map: std::sync::Mutex<std::collections::HashMap<String, Arc<Session>>>,
+}
+
+impl Sessions {
+    pub fn get(&self, id: Option<&str>) -> Arc<Session> {
+        let mut map = match self.map.lock() {
+            Ok(m) => m,
+            Err(p) => p.into_inner(),
+        };
+        let key = id.unwrap_or("");
+        if let Some(s) = map.get(key) {
+            return s.clone();
+        }
+        // Bounded: a proxy that outlives thousands of sessions starts over.
+        if map.len() > 4096 {
+            map.clear();
+        }
+        map.entry(key.to_string()).or_default().clone()
+    }
+}
+
+fn content_type(headers: &http::HeaderMap) -> &str {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+}
+
+/// Bodies that are read and masked: JSON and text, and anything sent to the
+/// Messages API. Binary uploads stream through untouched.
+fn maskable(parts: &Parts, path: &str) -> bool {
+    let ct = content_type(&parts.headers).to_ascii_lowercase();
+    path.starts_with("/v1/")
+        || ct.contains("json")
+        || ct.starts_with("text/")
+        || ct.contains("x-www-form-urlencoded")
+}
+
+fn is_telemetry(path: &str) -> bool {
+    path.starts_with("/api/event_logging") || path.starts_with("/api/eval")
+}
+
+/// The request body to forward: masked when policy reads it. An `Err` is
+/// the answer to send instead of forwarding.
+pub async fn request_body(
+    shared: &Shared,
+    parts: &mut Parts,
+    incoming: Incoming,
+    path: &str,
+    session: impl FnOnce() -> Arc<Session>,
+) -> Result<(Body, Counts), http::Response<Body>> {
+    let policy = &shared.settings.policy;
+    let has_body = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .is_some_and(|v| v != "0")
+        || parts.headers.contains_key(header::TRANSFER_ENCODING);
+    if is_telemetry(path) && policy.masking.telemetry() == Telemetry::Block {
+        // Dropped here, answered as accepted so the agent does not retry.
+        // The body is read first: an unread body can reset the stream.
+        let _ = Limited::new(incoming, MAX_MASKED_BODY).collect().await;
+        let mut resp = http::Response::new(body::empty());
+        *resp.status_mut() = http::StatusCode::NO_CONTENT;
+        return Err(resp);
+    }
+    if !has_body || policy.masking.is_empty() || !maskable(parts, path) {
+        return Ok((body::incoming(incoming), Counts::new()));
+    }
+    let bytes = match Limited::new(incoming, MAX_MASKED_BODY).collect().await {
+        Ok(c) => c.to_bytes(),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+            let msg = format!(
+                "hoopctl: the request body is larger than {} MiB, the most it masks; nothing was sent",
+                MAX_MASKED_BODY >> 20
+            );
+            return Err(error_response(&ApiError::final_(413, msg)));
+        }
+        Err(e) => {
+            let msg = format!("hoopctl could not read the request body: {e}");
+            return Err(error_response(&ApiError::new(400, msg)));
+        }
+    };
+    let encoding = parts
+        .headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let plain = match decode_all(encoding.as_deref(), &bytes) {
+        Ok(p) => p,
+        Err(e) => {
+            let msg = format!("hoopctl: {e}; nothing was sent");
+            return Err(error_response(&ApiError::final_(400, msg)));
+        }
+    };
+    let (masked, _findings, counts) = session().mask_body(&policy.masking, &plain);
+    parts.headers.remove(header::CONTENT_ENCODING);
+    parts.headers.remove(header::TRANSFER_ENCODING);
+    parts
+        .headers
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(masked.len()));
+    Ok((body::full(Bytes::from(masked)), counts))
+}
+
+/// Publishes the request event (never the body).
+pub fn announce(
+    shared: &Shared,
+    request_id: &str,
+    session: Option<&str>,
+    parts: &Parts,
+    host: &str,
+    path: &str,
+    masked: Counts,
+) {
+    shared.settings.bus.publish(Event::Request {
+        request_id: request_id.to_string(),
+        session: session.map(str::to_string),
+        method: parts.method.to_string(),
+        host: host.to_string(),
+        path: path.to_string(),
+        masked,
+    });
+}
+
+/// Inspects a successful `/v1/messages` answer; other answers are returned as they are.
+pub async fn response_body(
+    shared: &Shared,
+    parts: &mut ResponseParts,
+    incoming: Incoming,
+    ctx: stream::Context,
+) -> Result<Body, Incoming> {
+    let ct = content_type(&parts.headers).to_ascii_lowercase();
+    let encoding = parts
+        .headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    if ct.starts_with("text/event-stream") {
+        let Ok(decoder) = Decoder::new(encoding.as_deref()) else {
+            return Err(incoming);
+        };
+        parts.headers.remove(header::CONTENT_ENCODING);
+        parts.headers.remove(header::CONTENT_LENGTH);
+        return Ok(stream::sse(ctx, incoming, decoder, &shared.tracker));
+    }
+    if !ct.contains("json") {
+        return Err(incoming);
+    }
+    let bytes = match Limited::new(incoming, MAX_INSPECTED_REPLY).collect().await {
+        Ok(c) => c.to_bytes(),
+        Err(e) => {
+            let msg = format!("hoopctl could not read the upstream answer: {e}");
+            parts.status = http::StatusCode::BAD_GATEWAY;
+            let resp = error_response(&ApiError::new(502, msg));
+            return Ok(resp.into_body());
+        }
+    };
+    let plain = match decode_all(encoding.as_deref(), &bytes) {
+        Ok(p) => p,
+        Err(e) => {
+            parts.status = http::StatusCode::BAD_GATEWAY;
+            return Ok(error_response(&ApiError::new(502, format!("hoopctl: {e}"))).into_body());
+        }
+    };
+    let out = stream::json(&ctx, &plain).await;
+    parts.headers.remove(header::CONTENT_ENCODING);
+    parts
+        .headers
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(out.len()));
+    Ok(body::full(Bytes::from(out)))
+}
