@@ -330,3 +330,37 @@ fn policy_check_and_mask_explain_themselves() {
     assert_eq!(v["findings"][0]["start"], 9);
     assert_eq!(v["counts"]["iban"], 1);
 }
+
+#[test]
+fn an_undecided_review_times_out_as_the_policy_says() {
+    let env = Env::new();
+    let content = [tool_use_block(
+        "toolu_1",
+        "Bash",
+        json!({"command": "git push --force origin main"}),
+    )];
+    let fake = fixed(
+        sse(&content, "tool_use"),
+        &[("content-type", "text/event-stream")],
+    );
+    let policy = env.path("policy.toml");
+    std::fs::write(
+        &policy,
+        "[guardrails]\nreview_timeout_secs = 1\non_timeout = \"deny\"\n",
+    )
+    .unwrap();
+    let proxy = env.start_proxy(&[
+        "--upstream",
+        &fake.url(),
+        "--policy",
+        policy.to_str().unwrap(),
+    ]);
+    let started = std::time::Instant::now();
+    let text = String::from_utf8_lossy(&post(&proxy, &stream_req(), &[]).stdout).to_string();
+    assert!(started.elapsed() >= std::time::Duration::from_secs(1));
+    assert!(
+        text.contains("builtin:git-force-push") && text.contains("nobody decided within 1 s"),
+        "{text}"
+    );
+    assert!(text.contains("\"stop_reason\":\"end_turn\""), "{text}");
+}
