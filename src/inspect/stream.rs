@@ -257,10 +257,12 @@ pub async fn decide(
     let deadline = tokio::time::sleep(timeout);
     tokio::pin!(deadline);
     let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + KEEPALIVE, KEEPALIVE);
+    let mut expired = false;
     let resolution = loop {
         tokio::select! {
             r = &mut rx => break r.unwrap_or(Resolution::TimedOut),
-            _ = &mut deadline => {
+            _ = &mut deadline, if !expired => {
+                expired = true;
                 // The first decision wins: if a person decided just now, rx has it.
                 let _ = ctx.approvals.resolve(&approval_id, Resolution::TimedOut);
             }

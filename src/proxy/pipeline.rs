@@ -80,11 +80,8 @@ pub async fn request_body(
     session: impl FnOnce() -> Arc<Session>,
 ) -> Result<(Body, Counts), http::Response<Body>> {
     let policy = &shared.settings.policy;
-    let has_body = parts
-        .headers
-        .get(header::CONTENT_LENGTH)
-        .is_some_and(|v| v != "0")
-        || parts.headers.contains_key(header::TRANSFER_ENCODING);
+    // Not the headers: an HTTP/2 request may carry a body without a length.
+    let has_body = !http_body::Body::is_end_stream(&incoming);
     if is_telemetry(path) && policy.masking.telemetry() == Telemetry::Block {
         // Dropped here, answered as accepted so the agent does not retry.
         // The body is read first: an unread body can reset the stream.

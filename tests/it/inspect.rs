@@ -364,3 +364,58 @@ fn an_undecided_review_times_out_as_the_policy_says() {
     );
     assert!(text.contains("\"stop_reason\":\"end_turn\""), "{text}");
 }
+
+#[test]
+fn an_http2_body_without_a_length_is_masked_too() {
+    require("curl");
+    let env = Env::new();
+    let fake = FakeAnthropic::start(Script::default()).unwrap();
+    let proxy = env.start_proxy(&["--upstream", &fake.url()]);
+    // `-T -` streams stdin: over HTTP/2 the request carries no content-length.
+    let mut child = Command::new("curl")
+        .args([
+            "-sS",
+            "--http2",
+            "-X",
+            "POST",
+            "-T",
+            "-",
+            "--proxy",
+            &proxy.proxy_url,
+            "--cacert",
+        ])
+        .arg(&proxy.ca_cert)
+        .args([
+            "-H",
+            "content-type: application/json",
+            "-w",
+            "%{http_version}",
+            "-o",
+            "/dev/null",
+        ])
+        .arg("https://api.anthropic.com/v1/messages")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let body = json!({"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "ping eve@corp.example"}]});
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(body.to_string().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "2");
+    let seen = fake
+        .requests()
+        .into_iter()
+        .find(|r| r.is_messages())
+        .expect("request reached the fake");
+    assert!(seen.header("content-length").is_some());
+    let text = String::from_utf8_lossy(&seen.body);
+    assert!(
+        text.contains("<EMAIL_1>") && !text.contains("eve@corp.example"),
+        "{text}"
+    );
+}
