@@ -300,8 +300,7 @@ pub async fn decide(
             ),
         },
     };
-    let d = decision.clone();
-    publish(&label, &d);
+    publish(&label, &decision);
     Some(verdict)
 }
 

@@ -148,6 +148,14 @@ pub fn announce(
     });
 }
 
+/// Swaps the upstream's head for an error's (its length and encoding no
+/// longer describe the body) and returns the error's body.
+fn replace_with_error(parts: &mut ResponseParts, err: ApiError) -> Body {
+    let (head, body) = error_response(&err).into_parts();
+    *parts = head;
+    body
+}
+
 /// Inspects a successful `/v1/messages` answer; other answers are returned as they are.
 pub async fn response_body(
     shared: &Shared,
@@ -176,16 +184,16 @@ pub async fn response_body(
         Ok(c) => c.to_bytes(),
         Err(e) => {
             let msg = format!("hoopctl could not read the upstream answer: {e}");
-            parts.status = http::StatusCode::BAD_GATEWAY;
-            let resp = error_response(&ApiError::new(502, msg));
-            return Ok(resp.into_body());
+            return Ok(replace_with_error(parts, ApiError::new(502, msg)));
         }
     };
     let plain = match decode_all(encoding.as_deref(), &bytes) {
         Ok(p) => p,
         Err(e) => {
-            parts.status = http::StatusCode::BAD_GATEWAY;
-            return Ok(error_response(&ApiError::new(502, format!("hoopctl: {e}"))).into_body());
+            return Ok(replace_with_error(
+                parts,
+                ApiError::new(502, format!("hoopctl: {e}")),
+            ));
         }
     };
     let out = stream::json(&ctx, &plain).await;
