@@ -124,8 +124,12 @@ Register-ArgumentCompleter -Native -CommandName 'hoopctl' -ScriptBlock {
             break
         }
         'hoopctl;connect' {
+            [CompletionResult]::new('--gateway', '--gateway', [CompletionResultType]::ParameterName, 'Send traffic through the organisation''s gateway at URL (default: the profile''s gateway, set by `hoopctl login --gateway`)')
+            [CompletionResult]::new('--gateway-ca', '--gateway-ca', [CompletionResultType]::ParameterName, 'Extra CA certificates (PEM) to trust for the gateway, besides the system store')
+            [CompletionResult]::new('--connection', '--connection', [CompletionResultType]::ParameterName, 'The gateway connection to ask credentials for [default: claude-code]')
+            [CompletionResult]::new('--duration', '--duration', [CompletionResultType]::ParameterName, 'Ask the gateway for a credential valid this many seconds (default: the gateway''s choice)')
             [CompletionResult]::new('--listen', '--listen', [CompletionResultType]::ParameterName, 'Loopback address to listen on (default: a free port with a command, the profile''s stable address without; 127.0.0.1:0 picks any free port)')
-            [CompletionResult]::new('--upstream', '--upstream', [CompletionResultType]::ParameterName, 'Send intercepted requests here instead of https://api.anthropic.com (http or https URL)')
+            [CompletionResult]::new('--upstream', '--upstream', [CompletionResultType]::ParameterName, 'Send intercepted requests here instead of https://api.anthropic.com (http or https URL; direct mode)')
             [CompletionResult]::new('--upstream-ca', '--upstream-ca', [CompletionResultType]::ParameterName, 'Extra CA certificates (PEM) to trust for the upstream, besides the system store')
             [CompletionResult]::new('--policy', '--policy', [CompletionResultType]::ParameterName, 'Policy file (TOML); built-in defaults apply where it is silent')
             [CompletionResult]::new('--shell', '--shell', [CompletionResultType]::ParameterName, 'Shell to quote --print-env lines for (default: from $SHELL)')
@@ -194,6 +198,7 @@ Register-ArgumentCompleter -Native -CommandName 'hoopctl' -ScriptBlock {
         }
         'hoopctl;login' {
             [CompletionResult]::new('--gateway', '--gateway', [CompletionResultType]::ParameterName, 'The organisation''s gateway; its /api/publicserverinfo names the provider')
+            [CompletionResult]::new('--gateway-ca', '--gateway-ca', [CompletionResultType]::ParameterName, 'Extra CA certificates (PEM) to trust for the gateway; remembered in the profile')
             [CompletionResult]::new('--issuer', '--issuer', [CompletionResultType]::ParameterName, 'OpenID provider (issuer URL)')
             [CompletionResult]::new('--client-id', '--client-id', [CompletionResultType]::ParameterName, 'OAuth client id registered for hoopctl (a public client, no secret)')
             [CompletionResult]::new('--scope', '--scope', [CompletionResultType]::ParameterName, 'Extra scope to request (repeatable); openid, email, profile and offline_access (when offered) are always requested')

@@ -621,12 +621,28 @@ _hoopctl() {
             return 0
             ;;
         hoopctl__subcmd__connect)
-            opts="-v -h --direct --listen --upstream --upstream-ca --policy --print-env --shell --connect-timeout --header-read-timeout --drain-timeout --profile --output --verbose --config --help claude-code"
+            opts="-v -h --direct --gateway --gateway-ca --connection --duration --listen --upstream --upstream-ca --policy --print-env --shell --connect-timeout --header-read-timeout --drain-timeout --profile --output --verbose --config --help claude-code"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --gateway)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --gateway-ca)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --connection)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --duration)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --listen)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1017,13 +1033,17 @@ _hoopctl() {
             return 0
             ;;
         hoopctl__subcmd__login)
-            opts="-v -h --gateway --issuer --client-id --scope --no-browser --browser-cmd --device --token-store --timeout --profile --output --verbose --config --help"
+            opts="-v -h --gateway --gateway-ca --issuer --client-id --scope --no-browser --browser-cmd --device --token-store --timeout --profile --output --verbose --config --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --gateway)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --gateway-ca)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

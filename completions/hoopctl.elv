@@ -109,8 +109,12 @@ set edit:completion:arg-completer[hoopctl] = {|@words|
         &'hoopctl;ca;help;help'= {
         }
         &'hoopctl;connect'= {
+            cand --gateway 'Send traffic through the organisation''s gateway at URL (default: the profile''s gateway, set by `hoopctl login --gateway`)'
+            cand --gateway-ca 'Extra CA certificates (PEM) to trust for the gateway, besides the system store'
+            cand --connection 'The gateway connection to ask credentials for [default: claude-code]'
+            cand --duration 'Ask the gateway for a credential valid this many seconds (default: the gateway''s choice)'
             cand --listen 'Loopback address to listen on (default: a free port with a command, the profile''s stable address without; 127.0.0.1:0 picks any free port)'
-            cand --upstream 'Send intercepted requests here instead of https://api.anthropic.com (http or https URL)'
+            cand --upstream 'Send intercepted requests here instead of https://api.anthropic.com (http or https URL; direct mode)'
             cand --upstream-ca 'Extra CA certificates (PEM) to trust for the upstream, besides the system store'
             cand --policy 'Policy file (TOML); built-in defaults apply where it is silent'
             cand --shell 'Shell to quote --print-env lines for (default: from $SHELL)'
@@ -171,6 +175,7 @@ set edit:completion:arg-completer[hoopctl] = {|@words|
         }
         &'hoopctl;login'= {
             cand --gateway 'The organisation''s gateway; its /api/publicserverinfo names the provider'
+            cand --gateway-ca 'Extra CA certificates (PEM) to trust for the gateway; remembered in the profile'
             cand --issuer 'OpenID provider (issuer URL)'
             cand --client-id 'OAuth client id registered for hoopctl (a public client, no secret)'
             cand --scope 'Extra scope to request (repeatable); openid, email, profile and offline_access (when offered) are always requested'

@@ -84,8 +84,12 @@ complete -c hoopctl -n "__fish_hoopctl_using_subcommand ca; and __fish_seen_subc
 complete -c hoopctl -n "__fish_hoopctl_using_subcommand ca; and __fish_seen_subcommand_from help" -f -a "path" -d 'Print the path of the CA certificate (PEM), e.g. for NODE_EXTRA_CA_CERTS'
 complete -c hoopctl -n "__fish_hoopctl_using_subcommand ca; and __fish_seen_subcommand_from help" -f -a "rotate" -d 'Replace the CA with a new one (new key); restart running proxies afterwards'
 complete -c hoopctl -n "__fish_hoopctl_using_subcommand ca; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand connect" -l gateway -d 'Send traffic through the organisation\'s gateway at URL (default: the profile\'s gateway, set by `hoopctl login --gateway`)' -r
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand connect" -l gateway-ca -d 'Extra CA certificates (PEM) to trust for the gateway, besides the system store' -r -F
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand connect" -l connection -d 'The gateway connection to ask credentials for [default: claude-code]' -r
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand connect" -l duration -d 'Ask the gateway for a credential valid this many seconds (default: the gateway\'s choice)' -r
 complete -c hoopctl -n "__fish_hoopctl_using_subcommand connect" -l listen -d 'Loopback address to listen on (default: a free port with a command, the profile\'s stable address without; 127.0.0.1:0 picks any free port)' -r
-complete -c hoopctl -n "__fish_hoopctl_using_subcommand connect" -l upstream -d 'Send intercepted requests here instead of https://api.anthropic.com (http or https URL)' -r
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand connect" -l upstream -d 'Send intercepted requests here instead of https://api.anthropic.com (http or https URL; direct mode)' -r
 complete -c hoopctl -n "__fish_hoopctl_using_subcommand connect" -l upstream-ca -d 'Extra CA certificates (PEM) to trust for the upstream, besides the system store' -r -F
 complete -c hoopctl -n "__fish_hoopctl_using_subcommand connect" -l policy -d 'Policy file (TOML); built-in defaults apply where it is silent' -r -F
 complete -c hoopctl -n "__fish_hoopctl_using_subcommand connect" -l shell -d 'Shell to quote --print-env lines for (default: from $SHELL)' -r -f -a "bash\t''
@@ -129,6 +133,7 @@ complete -c hoopctl -n "__fish_hoopctl_using_subcommand claude; and __fish_seen_
 complete -c hoopctl -n "__fish_hoopctl_using_subcommand claude; and __fish_seen_subcommand_from help" -f -a "unconfigure" -d 'Remove hoopctl\'s keys again (restoring values they replaced)'
 complete -c hoopctl -n "__fish_hoopctl_using_subcommand claude; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c hoopctl -n "__fish_hoopctl_using_subcommand login" -l gateway -d 'The organisation\'s gateway; its /api/publicserverinfo names the provider' -r
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand login" -l gateway-ca -d 'Extra CA certificates (PEM) to trust for the gateway; remembered in the profile' -r -F
 complete -c hoopctl -n "__fish_hoopctl_using_subcommand login" -l issuer -d 'OpenID provider (issuer URL)' -r
 complete -c hoopctl -n "__fish_hoopctl_using_subcommand login" -l client-id -d 'OAuth client id registered for hoopctl (a public client, no secret)' -r
 complete -c hoopctl -n "__fish_hoopctl_using_subcommand login" -l scope -d 'Extra scope to request (repeatable); openid, email, profile and offline_access (when offered) are always requested' -r

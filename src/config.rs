@@ -65,6 +65,12 @@ pub struct Profile {
     /// The organisation's gateway (`hoopctl login --gateway`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gateway: Option<String>,
+    /// Extra CA certificates (PEM) trusted for the gateway (its API and proxy endpoint).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway_ca: Option<PathBuf>,
+    /// The gateway connection `connect` asks credentials for (default `claude-code`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection: Option<String>,
     /// OpenID provider and client of the last login.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub issuer: Option<String>,

@@ -49,7 +49,12 @@ pub struct Options {
     pub listen: SocketAddr,
     pub secret: Secret,
     pub upstream: Option<Origin>,
-    pub upstream_ca: Option<PathBuf>,
+    /// Extra CA files trusted for upstreams and the gateway, besides the system store.
+    pub extra_cas: Vec<PathBuf>,
+    /// Gateway mode: the link that holds the connection credential.
+    pub gateway: Option<Arc<crate::gateway::link::Link>>,
+    /// Give the child a placeholder API key (gateway mode, none set).
+    pub placeholder_key: bool,
     pub timeouts: Timeouts,
 }
 
@@ -95,7 +100,7 @@ pub async fn start(opts: Options) -> Result<Started, Error> {
     let ca_cert = ca.cert_path().to_path_buf();
     let provider = provider();
     let leaves = Arc::new(LeafCache::new(Arc::new(ca), provider.clone())?);
-    let roots = upstream::roots(opts.upstream_ca.as_deref())?;
+    let roots = upstream::roots(&opts.extra_cas)?;
     let client = upstream::client(roots, provider, opts.timeouts.connect)?;
     let home = directories::BaseDirs::new().map(|b| b.home_dir().to_path_buf());
     let mut policy = opts.policy;
@@ -110,6 +115,7 @@ pub async fn start(opts: Options) -> Result<Started, Error> {
         leaves,
         client,
         upstream: opts.upstream,
+        gateway: opts.gateway,
         timeouts: opts.timeouts,
         bus: bus.clone(),
         approvals: approvals.clone(),
@@ -129,6 +135,7 @@ pub async fn start(opts: Options) -> Result<Started, Error> {
         listen: proxy.local_addr(),
         secret: opts.secret,
         ca_cert,
+        placeholder_key: opts.placeholder_key,
     };
     Ok(Started {
         proxy,

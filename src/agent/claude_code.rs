@@ -21,12 +21,27 @@ pub const KEYS: [&str; 3] = ["HTTPS_PROXY", "NODE_EXTRA_CA_CERTS", "NO_PROXY"];
 /// they cannot send the agent elsewhere.
 pub const SHADOWED: [&str; 3] = ["https_proxy", "no_proxy", "http_proxy"];
 
+/// The key Claude Code is given in gateway mode when it has none: hoopctl
+/// removes whatever key the agent sends and the gateway holds the real one,
+/// but Claude Code will not start without some key.
+pub const PLACEHOLDER_KEY: &str = "sk-ant-hoopctl-gateway-placeholder";
+pub const API_KEY_VARS: [&str; 2] = ["ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN"];
+
 /// How to reach a running proxy.
 #[derive(Debug, Clone)]
 pub struct ProxyEnv {
     pub listen: std::net::SocketAddr,
     pub secret: Secret,
     pub ca_cert: PathBuf,
+    /// Also set `ANTHROPIC_API_KEY` to [`PLACEHOLDER_KEY`] (gateway mode, no key set).
+    pub placeholder_key: bool,
+}
+
+/// Whether this process's environment gives Claude Code a key of its own.
+pub fn has_own_key() -> bool {
+    API_KEY_VARS
+        .iter()
+        .any(|k| std::env::var_os(k).is_some_and(|v| !v.is_empty()))
 }
 
 impl ProxyEnv {
@@ -49,13 +64,17 @@ impl ProxyEnv {
         )
     }
 
-    /// The variables, in [`KEYS`] order.
+    /// The variables, in [`KEYS`] order (then the placeholder key, if any).
     pub fn vars(&self) -> Vec<(&'static str, String)> {
-        vec![
+        let mut vars = vec![
             (KEYS[0], self.proxy_url()),
             (KEYS[1], self.ca_cert.display().to_string()),
             (KEYS[2], NO_PROXY.to_string()),
-        ]
+        ];
+        if self.placeholder_key {
+            vars.push((API_KEY_VARS[0], PLACEHOLDER_KEY.to_string()));
+        }
+        vars
     }
 }
 
@@ -277,6 +296,7 @@ mod tests {
             listen: "127.0.0.1:7733".parse().unwrap(),
             secret: Secret::new("s3cret"),
             ca_cert: dir.join("ca.pem"),
+            placeholder_key: false,
         }
     }
 

@@ -53,6 +53,7 @@ pub fn run(ctx: &mut Context, cmd: ClaudeCommand) -> anyhow::Result<()> {
         listen,
         secret,
         ca_cert: ca.cert_path().to_path_buf(),
+        placeholder_key: false,
     };
     match cmd {
         ClaudeCommand::Configure { .. } => {

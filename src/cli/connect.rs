@@ -11,14 +11,23 @@ use serde::Serialize;
 
 use super::output::{emit, Format};
 use super::{init_logging, Context, LogTo};
-use crate::agent::claude_code::ProxyEnv;
+use std::sync::{Arc, Mutex};
+
+use super::progress::Spinner;
+use crate::agent::claude_code::{has_own_key, ProxyEnv};
 use crate::agent::shell::Shell;
+use crate::auth::session::TokenSource;
 use crate::ca::Ca;
+use crate::gateway::api::Api;
+use crate::gateway::link::{Link, Progress};
 use crate::policy::Policy;
 use crate::proxy::upstream::Origin;
 use crate::proxy::{parse_listen, Timeouts};
 use crate::secret::Secret;
 use crate::supervisor::{self, Options};
+
+/// The gateway connection asked for when none is named.
+pub const DEFAULT_CONNECTION: &str = "claude-code";
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum Agent {
@@ -34,6 +43,16 @@ pub enum Agent {
 ///
 ///     hoopctl connect claude-code --direct -- claude
 ///
+/// Gateway mode is used whenever the profile has a gateway (`hoopctl login
+/// --gateway URL`) or --gateway URL is given: hoopctl asks the gateway for a
+/// connection credential (waiting for a review when the connection needs
+/// one), sends the agent's traffic to the gateway's proxy endpoint with it,
+/// and removes the agent's own key; the agent gets a placeholder key when it
+/// has none. The credential is reused across runs and renewed before it expires.
+///
+///     hoopctl login --gateway https://gateway.example.com
+///     hoopctl connect claude-code -- claude
+///
 /// Without a command it runs the profile's stable proxy in the foreground
 /// (default 127.0.0.1:7733, same secret every time) until Ctrl-C; in another
 /// terminal `eval "$(hoopctl connect claude-code --print-env)"` then points a
@@ -46,12 +65,25 @@ pub struct ConnectArgs {
     /// Send traffic straight to the API (no gateway); the agent's own key is used.
     #[arg(long)]
     pub direct: bool,
+    /// Send traffic through the organisation's gateway at URL (default: the
+    /// profile's gateway, set by `hoopctl login --gateway`).
+    #[arg(long, value_name = "URL", conflicts_with = "direct")]
+    pub gateway: Option<String>,
+    /// Extra CA certificates (PEM) to trust for the gateway, besides the system store.
+    #[arg(long, value_name = "FILE")]
+    pub gateway_ca: Option<PathBuf>,
+    /// The gateway connection to ask credentials for [default: claude-code].
+    #[arg(long, value_name = "NAME")]
+    pub connection: Option<String>,
+    /// Ask the gateway for a credential valid this many seconds (default: the gateway's choice).
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub duration: Option<u64>,
     /// Loopback address to listen on (default: a free port with a command,
     /// the profile's stable address without; 127.0.0.1:0 picks any free port).
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<String>,
-    /// Send intercepted requests here instead of https://api.anthropic.com (http or https URL).
-    #[arg(long, value_name = "URL")]
+    /// Send intercepted requests here instead of https://api.anthropic.com (http or https URL; direct mode).
+    #[arg(long, value_name = "URL", conflicts_with = "gateway")]
     pub upstream: Option<String>,
     /// Extra CA certificates (PEM) to trust for the upstream, besides the system store.
     #[arg(long, value_name = "FILE")]
@@ -111,8 +143,107 @@ struct Ready {
     base_url: String,
     ca_cert: PathBuf,
     ca_created: bool,
+    mode: &'static str,
     upstream: String,
+    gateway: Option<GatewayReady>,
     env: serde_json::Map<String, serde_json::Value>,
+}
+
+#[derive(Serialize)]
+struct GatewayReady {
+    url: String,
+    connection: String,
+    credential_id: String,
+    credential_reused: bool,
+    expires_at: Option<String>,
+}
+
+/// The gateway URL when gateway mode applies.
+fn gateway_url(
+    args: &ConnectArgs,
+    profile: &crate::config::Profile,
+) -> anyhow::Result<Option<String>> {
+    if args.direct {
+        return Ok(None);
+    }
+    let url = args.gateway.clone().or(profile.gateway.clone());
+    if url.is_some() && args.upstream.is_some() {
+        anyhow::bail!(
+            "--upstream applies to direct mode; this profile uses the gateway {} (pass --direct to send traffic to --upstream instead)",
+            url.unwrap_or_default()
+        );
+    }
+    Ok(url)
+}
+
+/// Gets the gateway credential, telling the person about reviews; Ctrl-C stops waiting.
+async fn establish(ctx: &Context, args: &ConnectArgs, url: &str) -> anyhow::Result<Arc<Link>> {
+    let profile = ctx.config.profile(&ctx.profile);
+    if profile.issuer.is_none() {
+        anyhow::bail!(
+            "not logged in (profile {}); gateway mode needs a login: run `hoopctl login --gateway {url}`",
+            ctx.profile
+        );
+    }
+    let cas: Vec<PathBuf> = args
+        .gateway_ca
+        .clone()
+        .or(profile.gateway_ca.clone())
+        .into_iter()
+        .collect();
+    let api = Api::open(url, &cas)?;
+    let tokens = TokenSource::new(
+        ctx.dirs.clone(),
+        &ctx.profile,
+        profile.token_store.unwrap_or_default(),
+    );
+    let connection = args
+        .connection
+        .clone()
+        .or(profile.connection.clone())
+        .unwrap_or_else(|| DEFAULT_CONNECTION.to_string());
+    let format = ctx.output;
+    let spinner: Mutex<Option<Spinner>> = Mutex::new(None);
+    let set_spinner = |s: Option<Spinner>| {
+        if let Ok(mut slot) = spinner.lock() {
+            *slot = s;
+        }
+    };
+    let name = connection.clone();
+    let progress = move |p: Progress| match (p, format) {
+        (Progress::ReviewRequired { review_id, url }, Format::Json) => eprintln!(
+            "{}",
+            serde_json::json!({"event": "review_required", "connection": name, "review_id": review_id, "review_url": url})
+        ),
+        (Progress::ReviewRequired { review_id, url }, Format::Text) => {
+            eprintln!(
+                "Connection {name} needs approval on the gateway (review {review_id}).
+Approve it at: {url}"
+            );
+            set_spinner(Some(Spinner::start("Waiting for the approval")));
+        }
+        (Progress::ReviewApproved, Format::Json) => eprintln!(
+            "{}",
+            serde_json::json!({"event": "review_approved", "connection": name})
+        ),
+        (Progress::ReviewApproved, Format::Text) => {
+            set_spinner(None);
+            eprintln!("Approved.");
+        }
+        (Progress::ReviewPoll { status }, _) => {
+            tracing::debug!(%status, "review poll");
+        }
+        (Progress::Reused, _) => tracing::debug!("reusing the active gateway credential"),
+    };
+    let result = tokio::select! {
+        r = Link::establish(api, tokens, &connection, args.duration, &progress) => r,
+        _ = tokio::signal::ctrl_c() => {
+            set_spinner(None);
+            anyhow::bail!("stopped waiting for the gateway; the agent was not started")
+        }
+    };
+    set_spinner(None);
+    Ok(result?)
 }
 
 fn env_map(env: &ProxyEnv) -> serde_json::Map<String, serde_json::Value> {
@@ -127,6 +258,7 @@ pub async fn run(ctx: &mut Context, args: ConnectArgs, verbose: u8) -> anyhow::R
     let profile = ctx.config.profile(&ctx.profile);
     let policy = load_policy(ctx, args.policy.as_ref())?;
 
+    let gateway = gateway_url(&args, &profile)?;
     if args.print_env {
         init_logging(verbose, LogTo::Stderr);
         let listen = parse_listen(&args.listen.clone().unwrap_or_else(|| profile.listen_addr()))?;
@@ -136,6 +268,7 @@ pub async fn run(ctx: &mut Context, args: ConnectArgs, verbose: u8) -> anyhow::R
             listen,
             secret,
             ca_cert: ca.cert_path().to_path_buf(),
+            placeholder_key: gateway.is_some() && !has_own_key(),
         };
         let shell = args.shell.unwrap_or_else(Shell::detect);
         let printed = PrintedEnv {
@@ -175,8 +308,23 @@ pub async fn run(ctx: &mut Context, args: ConnectArgs, verbose: u8) -> anyhow::R
             LogTo::File(ctx.dirs.log_file())
         },
     );
-    let upstream_url = args.upstream.clone().or(profile.upstream.clone());
+    let link = match &gateway {
+        Some(url) => Some(establish(ctx, &args, url).await?),
+        None => None,
+    };
+    let upstream_url = match link {
+        Some(_) => None,
+        None => args.upstream.clone().or(profile.upstream.clone()),
+    };
     let upstream = upstream_url.as_deref().map(Origin::parse).transpose()?;
+    let extra_cas = [
+        args.upstream_ca.clone().or(profile.upstream_ca.clone()),
+        link.as_ref()
+            .and(args.gateway_ca.clone().or(profile.gateway_ca.clone())),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
     let options = Options {
         profile: ctx.profile.clone(),
         runtime_dir: ctx.dirs.runtime.clone(),
@@ -185,7 +333,9 @@ pub async fn run(ctx: &mut Context, args: ConnectArgs, verbose: u8) -> anyhow::R
         listen: parse_listen(&listen)?,
         secret,
         upstream,
-        upstream_ca: args.upstream_ca.clone().or(profile.upstream_ca.clone()),
+        extra_cas,
+        gateway: link.clone(),
+        placeholder_key: link.is_some() && !has_own_key(),
         timeouts: Timeouts {
             connect: Duration::from_secs(args.connect_timeout.max(1)),
             header_read: Duration::from_secs(args.header_read_timeout.max(1)),
@@ -198,7 +348,20 @@ pub async fn run(ctx: &mut Context, args: ConnectArgs, verbose: u8) -> anyhow::R
         return Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)));
     }
 
-    let upstream_text = upstream_url.unwrap_or_else(|| "https://api.anthropic.com".into());
+    let upstream_text = match &link {
+        Some(l) => l.current().origin.to_string(),
+        None => upstream_url.unwrap_or_else(|| "https://api.anthropic.com".into()),
+    };
+    let gateway_ready = link.as_ref().map(|l| {
+        let active = l.current();
+        GatewayReady {
+            url: l.gateway().to_string(),
+            connection: l.connection().to_string(),
+            credential_id: active.id.clone(),
+            credential_reused: active.reused,
+            expires_at: active.expire_at.map(|t| t.to_rfc3339()),
+        }
+    });
     let ready = Ready {
         event: "listening",
         listen: started.env.listen.to_string(),
@@ -206,7 +369,9 @@ pub async fn run(ctx: &mut Context, args: ConnectArgs, verbose: u8) -> anyhow::R
         base_url: started.env.base_url(),
         ca_cert: started.env.ca_cert.clone(),
         ca_created: started.ca_created,
+        mode: if link.is_some() { "gateway" } else { "direct" },
         upstream: upstream_text,
+        gateway: gateway_ready,
         env: env_map(&started.env),
     };
     let format = ctx.output;
@@ -222,10 +387,22 @@ pub async fn run(ctx: &mut Context, args: ConnectArgs, verbose: u8) -> anyhow::R
                 r.listen
             )
         };
+        let mode = match &r.gateway {
+            Some(g) => format!(
+                "gateway mode: connection {} at {}, proxy endpoint {}{}",
+                g.connection,
+                g.url,
+                r.upstream,
+                g.expires_at
+                    .as_ref()
+                    .map(|t| format!(", credential renewed before {t}"))
+                    .unwrap_or_default()
+            ),
+            None => format!("direct mode, upstream {}", r.upstream),
+        };
         let mut s = format!(
-            "hoopctl proxy listening on {} (direct mode, upstream {})\nCA certificate: {}{}\n\nIn another terminal:\n  eval \"$({print_env})\"\n  claude\nor set these yourself:\n",
+            "hoopctl proxy listening on {} ({mode})\nCA certificate: {}{}\n\nIn another terminal:\n  eval \"$({print_env})\"\n  claude\nor set these yourself:\n",
             r.listen,
-            r.upstream,
             r.ca_cert.display(),
             if r.ca_created { " (created)" } else { "" },
         );

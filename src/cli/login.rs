@@ -31,6 +31,9 @@ pub struct LoginArgs {
     /// The organisation's gateway; its /api/publicserverinfo names the provider.
     #[arg(long, value_name = "URL")]
     pub gateway: Option<String>,
+    /// Extra CA certificates (PEM) to trust for the gateway; remembered in the profile.
+    #[arg(long, value_name = "FILE")]
+    pub gateway_ca: Option<PathBuf>,
     /// OpenID provider (issuer URL).
     #[arg(long, value_name = "URL")]
     pub issuer: Option<String>,
@@ -91,9 +94,15 @@ async fn cancelled() {
 pub async fn login(ctx: &mut Context, args: LoginArgs) -> anyhow::Result<()> {
     let profile = ctx.config.profile(&ctx.profile);
     let gateway = args.gateway.clone().or(profile.gateway.clone());
+    let gateway_ca = args
+        .gateway_ca
+        .as_ref()
+        .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone()))
+        .or(profile.gateway_ca.clone());
     let (mut issuer, mut client_id) = (args.issuer.clone(), args.client_id.clone());
     if let (Some(gw), true) = (&args.gateway, issuer.is_none() || client_id.is_none()) {
-        let info = crate::gateway::api::public_server_info(gw).await?;
+        let api = crate::gateway::api::Api::open(gw, gateway_ca.as_slice())?;
+        let info = api.public_server_info().await?;
         issuer = issuer.or(info.oidc_issuer);
         client_id = client_id.or(info.oidc_client_id);
     }
@@ -127,6 +136,7 @@ pub async fn login(ctx: &mut Context, args: LoginArgs) -> anyhow::Result<()> {
     entry.issuer = Some(issuer);
     entry.client_id = Some(client_id);
     entry.gateway = gateway.clone();
+    entry.gateway_ca = gateway_ca;
     entry.token_store = Some(kind);
     ctx.config.save(&ctx.config_path)?;
 

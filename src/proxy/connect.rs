@@ -333,14 +333,16 @@ async fn absolute(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body>
         .unwrap_or_else(|| "/".into());
     let origin = match shared.settings.policy.egress.decide(&host) {
         Decision::Deny => return Refusal::denied(&host).into_response(),
-        Decision::Intercept => shared.origin_for(&host, 443),
+        Decision::Intercept => shared.target_for(&host, 443),
         Decision::Tunnel => {
             let scheme = req.uri().scheme_str().unwrap_or("http");
-            super::upstream::Origin::parse(&format!("{scheme}://{host}:{port}")).ok()
+            super::upstream::Origin::parse(&format!("{scheme}://{host}:{port}"))
+                .ok()
+                .map(super::Target::Origin)
         }
     };
     match origin {
-        Some(origin) => service::forward(&shared, req, &origin, &pq).await,
+        Some(target) => service::forward(&shared, req, &target, &pq).await,
         None => Refusal::new(
             StatusCode::BAD_REQUEST,
             format!("hoopctl: cannot forward to {host}\n"),
@@ -376,6 +378,6 @@ pub(super) async fn base_url(shared: Arc<Shared>, req: Request<Incoming>) -> Res
             return service::error_response(&err);
         }
     };
-    let origin = shared.default_origin.clone();
-    service::forward(&shared, req, &origin, &pq).await
+    let target = shared.default_target.clone();
+    service::forward(&shared, req, &target, &pq).await
 }

@@ -9,6 +9,7 @@ mod accept;
 pub mod body;
 mod connect;
 pub mod encoding;
+mod gateway;
 mod pipeline;
 mod rewind;
 mod service;
@@ -77,6 +78,9 @@ pub struct Settings {
     pub client: HttpClient,
     /// Replaces the origin of intercepted hosts (`--upstream`).
     pub upstream: Option<Origin>,
+    /// Gateway mode: intercepted hosts go to the gateway's proxy endpoint
+    /// with this link's credential (`upstream` is then unused).
+    pub gateway: Option<Arc<crate::gateway::link::Link>>,
     pub timeouts: Timeouts,
     /// Live events (control socket, TUI).
     pub bus: crate::events::Bus,
@@ -86,10 +90,20 @@ pub struct Settings {
     pub home: Option<std::path::PathBuf>,
 }
 
+/// Where a request goes.
+#[derive(Debug, Clone)]
+pub(crate) enum Target {
+    /// A fixed origin: direct mode, `--upstream`, hosts passed through.
+    Origin(Origin),
+    /// The gateway's proxy endpoint, with the link's current credential.
+    Gateway,
+}
+
 pub(crate) struct Shared {
     settings: Settings,
-    /// Where base-URL requests go: `--upstream`, else the first intercepted host.
-    default_origin: Origin,
+    /// Where base-URL requests go: the gateway, `--upstream`, else the
+    /// first intercepted host.
+    default_target: Target,
     default_host: String,
     tracker: TaskTracker,
     /// Masking placeholders per agent session.
@@ -111,11 +125,14 @@ impl Shared {
         format!("req_{}{n:06}", self.id_prefix)
     }
 
-    /// The origin an intercepted `host:port` is forwarded to.
-    fn origin_for(&self, host: &str, port: u16) -> Option<Origin> {
+    /// Where an intercepted `host:port` is forwarded to.
+    fn target_for(&self, host: &str, port: u16) -> Option<Target> {
+        if self.settings.gateway.is_some() {
+            return Some(Target::Gateway);
+        }
         match &self.settings.upstream {
-            Some(o) => Some(o.clone()),
-            None => Origin::https(host, port).ok(),
+            Some(o) => Some(Target::Origin(o.clone())),
+            None => Origin::https(host, port).ok().map(Target::Origin),
         }
     }
 }
@@ -156,14 +173,17 @@ impl Proxy {
             .first()
             .cloned()
             .unwrap_or_else(|| "api.anthropic.com".to_string());
-        let default_origin = match &settings.upstream {
-            Some(o) => o.clone(),
-            None => Origin::https(&default_host, 443)
-                .map_err(|_| Error::BadAddress(default_host.clone()))?,
+        let default_target = match (&settings.gateway, &settings.upstream) {
+            (Some(_), _) => Target::Gateway,
+            (None, Some(o)) => Target::Origin(o.clone()),
+            (None, None) => Target::Origin(
+                Origin::https(&default_host, 443)
+                    .map_err(|_| Error::BadAddress(default_host.clone()))?,
+            ),
         };
         let shared = Arc::new(Shared {
             settings,
-            default_origin,
+            default_target,
             default_host,
             tracker: TaskTracker::new(),
             sessions: pipeline::Sessions::default(),
@@ -198,6 +218,9 @@ impl Proxy {
                 }
             }
         });
+        if let Some(link) = &shared.settings.gateway {
+            tokio::spawn(link.clone().keep_fresh(shared.graceful.clone()));
+        }
         accept::run(self.listener, shared.clone(), shutdown).await;
         shared.graceful.cancel();
         shared.tracker.close();

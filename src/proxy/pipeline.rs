@@ -70,6 +70,15 @@ fn is_telemetry(path: &str) -> bool {
     path.starts_with("/api/event_logging") || path.starts_with("/api/eval")
 }
 
+/// The request body to forward, masked when policy reads it.
+pub struct Outgoing {
+    pub body: Body,
+    /// The same bytes again, when the body is all in memory (so the
+    /// request can be sent a second time); `None` when it streams.
+    pub replay: Option<Bytes>,
+    pub masked: Counts,
+}
+
 /// The request body to forward: masked when policy reads it. An `Err` is
 /// the answer to send instead of forwarding.
 pub async fn request_body(
@@ -78,7 +87,7 @@ pub async fn request_body(
     incoming: Incoming,
     path: &str,
     session: impl FnOnce() -> Arc<Session>,
-) -> Result<(Body, Counts), http::Response<Body>> {
+) -> Result<Outgoing, http::Response<Body>> {
     let policy = &shared.settings.policy;
     // Not the headers: an HTTP/2 request may carry a body without a length.
     let has_body = !http_body::Body::is_end_stream(&incoming);
@@ -90,8 +99,19 @@ pub async fn request_body(
         *resp.status_mut() = http::StatusCode::NO_CONTENT;
         return Err(resp);
     }
-    if !has_body || policy.masking.is_empty() || !maskable(parts, path) {
-        return Ok((body::incoming(incoming), Counts::new()));
+    if !has_body {
+        return Ok(Outgoing {
+            body: body::incoming(incoming),
+            replay: Some(Bytes::new()),
+            masked: Counts::new(),
+        });
+    }
+    if policy.masking.is_empty() || !maskable(parts, path) {
+        return Ok(Outgoing {
+            body: body::incoming(incoming),
+            replay: None,
+            masked: Counts::new(),
+        });
     }
     let bytes = match Limited::new(incoming, MAX_MASKED_BODY).collect().await {
         Ok(c) => c.to_bytes(),
@@ -125,7 +145,12 @@ pub async fn request_body(
     parts
         .headers
         .insert(header::CONTENT_LENGTH, HeaderValue::from(masked.len()));
-    Ok((body::full(Bytes::from(masked)), counts))
+    let masked = Bytes::from(masked);
+    Ok(Outgoing {
+        body: body::full(masked.clone()),
+        replay: Some(masked),
+        masked: counts,
+    })
 }
 
 /// Publishes the request event (never the body).

@@ -15,7 +15,7 @@ use hyper::body::Incoming;
 
 use super::body::{self, Body, Relay};
 use super::upstream::Origin;
-use super::{pipeline, Shared};
+use super::{gateway, pipeline, Shared, Target};
 use crate::anthropic::error::ApiError;
 
 /// Headers that describe one connection, never the message (RFC 9110
@@ -71,25 +71,16 @@ pub(super) fn error_response(err: &ApiError) -> Response<Body> {
     resp
 }
 
-/// Forwards `req` to `origin` + `path_and_query` and relays the answer.
+/// Forwards `req` to `target` + `path_and_query` and relays the answer.
 pub(super) async fn forward(
     shared: &Shared,
     req: Request<Incoming>,
-    origin: &Origin,
+    target: &Target,
     path_and_query: &str,
 ) -> Response<Body> {
     let started = Instant::now();
     let (mut parts, incoming) = req.into_parts();
     let method = parts.method.clone();
-    parts.uri = match origin.uri(path_and_query) {
-        Ok(u) => u,
-        Err(e) => {
-            return error_response(&ApiError::final_(
-                400,
-                format!("hoopctl: invalid request path: {e}"),
-            ))
-        }
-    };
     strip_hop_by_hop(&mut parts.headers);
     // The client sets Host (HTTP/1.1) or :authority (HTTP/2) from the URI.
     parts.headers.remove(header::HOST);
@@ -102,11 +93,11 @@ pub(super) async fn forward(
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
     let session = || shared.sessions.get(session_id.as_deref());
-    let (body, masked) =
-        match pipeline::request_body(shared, &mut parts, incoming, &path, session).await {
-            Ok(b) => b,
-            Err(answer) => return answer,
-        };
+    let outgoing = match pipeline::request_body(shared, &mut parts, incoming, &path, session).await
+    {
+        Ok(o) => o,
+        Err(answer) => return answer,
+    };
     let messages = method == http::Method::POST && path == "/v1/messages";
     if messages {
         // The inspector reads the answer; plain bytes save decoding them.
@@ -115,86 +106,157 @@ pub(super) async fn forward(
             HeaderValue::from_static("identity"),
         );
     }
-    pipeline::announce(
-        shared,
-        &request_id,
-        session_id.as_deref(),
-        &parts,
-        origin.authority.as_str(),
-        &path,
-        masked,
-    );
-    let req = Request::from_parts(parts, body);
-    let result = shared.settings.client.request(req).await;
-    match result {
-        Ok(resp) => {
-            let (mut parts, incoming) = resp.into_parts();
-            strip_hop_by_hop(&mut parts.headers);
-            let sse = parts
-                .headers
-                .get(header::CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|v| v.trim_start().starts_with("text/event-stream"));
-            tracing::info!(
-                %method,
-                upstream = %origin,
-                path = path_and_query.split('?').next().unwrap_or(""),
-                status = parts.status.as_u16(),
-                ms = started.elapsed().as_millis() as u64,
-                "request"
+    let (answer, upstream) = match target {
+        Target::Origin(origin) => {
+            let host = origin.authority.as_str();
+            let masked = outgoing.masked;
+            pipeline::announce(
+                shared,
+                &request_id,
+                session_id.as_deref(),
+                &parts,
+                host,
+                &path,
+                masked,
             );
-            if shared.settings.bus.active() {
-                shared.settings.bus.publish(crate::events::Event::Response {
-                    request_id: request_id.clone(),
-                    status: parts.status.as_u16(),
-                    latency_ms: started.elapsed().as_millis() as u64,
-                });
-            }
-            if messages && parts.status.is_success() {
-                let policy = &shared.settings.policy;
-                let rehydrate = policy
-                    .masking
-                    .rehydrate()
-                    .then(|| shared.sessions.get(session_id.as_deref()));
-                let ctx = crate::inspect::stream::Context {
-                    policy: policy.clone(),
-                    approvals: shared.settings.approvals.clone(),
-                    bus: shared.settings.bus.clone(),
-                    request_id,
-                    session: session_id,
-                    rehydrate,
-                };
-                return match pipeline::response_body(shared, &mut parts, incoming, ctx).await {
-                    Ok(body) => Response::from_parts(parts, body),
-                    Err(incoming) => {
-                        let relay = Relay::new(incoming, sse, origin.to_string());
-                        Response::from_parts(parts, relay.boxed_unsync())
-                    }
-                };
-            }
-            let relay = Relay::new(incoming, sse, origin.to_string());
-            Response::from_parts(parts, relay.boxed_unsync())
+            let answer = direct(
+                shared,
+                parts,
+                outgoing.body,
+                origin,
+                path_and_query,
+                started,
+            )
+            .await;
+            (answer, origin.to_string())
         }
-        Err(e) => {
-            let detail = crate::errors::one_line(&e);
-            let message = if e.is_connect() {
-                if started.elapsed() >= shared.settings.timeouts.connect {
-                    format!("hoopctl could not reach the upstream {origin}: connecting timed out after {}s. Check your network or the --upstream setting.", shared.settings.timeouts.connect.as_secs())
-                } else {
-                    format!("hoopctl could not reach the upstream {origin} ({detail}). Check your network or the --upstream setting.")
-                }
-            } else if e
-                .source()
-                .is_some_and(|s| s.is::<hyper::Error>() || s.is::<std::io::Error>())
-            {
-                format!("the upstream {origin} closed the connection before answering ({detail})")
-            } else {
-                format!("hoopctl could not forward the request to {origin} ({detail})")
+        Target::Gateway => {
+            let Some(link) = shared.settings.gateway.clone() else {
+                let err = ApiError::new(500, "hoopctl: gateway mode without a gateway link");
+                return error_response(&err);
             };
-            tracing::warn!(%method, upstream = %origin, error = %detail, "upstream request failed");
-            error_response(&ApiError::new(502, message))
+            let host = link.current().origin.authority.to_string();
+            let masked = outgoing.masked.clone();
+            pipeline::announce(
+                shared,
+                &request_id,
+                session_id.as_deref(),
+                &parts,
+                &host,
+                &path,
+                masked,
+            );
+            let answer = gateway::exchange(shared, &link, parts, outgoing, path_and_query).await;
+            (answer, format!("the gateway {}", link.gateway()))
         }
+    };
+    let resp = match answer {
+        Ok(resp) => resp,
+        Err(ours) => {
+            publish_response(shared, &request_id, ours.status().as_u16(), started);
+            return ours;
+        }
+    };
+    let (mut parts, incoming) = resp.into_parts();
+    strip_hop_by_hop(&mut parts.headers);
+    let sse = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().starts_with("text/event-stream"));
+    tracing::info!(
+        %method,
+        %upstream,
+        path = %path,
+        status = parts.status.as_u16(),
+        ms = started.elapsed().as_millis() as u64,
+        "request"
+    );
+    publish_response(shared, &request_id, parts.status.as_u16(), started);
+    if messages && parts.status.is_success() {
+        let policy = &shared.settings.policy;
+        let rehydrate = policy
+            .masking
+            .rehydrate()
+            .then(|| shared.sessions.get(session_id.as_deref()));
+        let ctx = crate::inspect::stream::Context {
+            policy: policy.clone(),
+            approvals: shared.settings.approvals.clone(),
+            bus: shared.settings.bus.clone(),
+            request_id,
+            session: session_id,
+            rehydrate,
+        };
+        return match pipeline::response_body(shared, &mut parts, incoming, ctx).await {
+            Ok(body) => Response::from_parts(parts, body),
+            Err(incoming) => {
+                let relay = Relay::new(incoming, sse, upstream);
+                Response::from_parts(parts, relay.boxed_unsync())
+            }
+        };
     }
+    let relay = Relay::new(incoming, sse, upstream);
+    Response::from_parts(parts, relay.boxed_unsync())
+}
+
+fn publish_response(shared: &Shared, request_id: &str, status: u16, started: Instant) {
+    if shared.settings.bus.active() {
+        shared.settings.bus.publish(crate::events::Event::Response {
+            request_id: request_id.to_string(),
+            status,
+            latency_ms: started.elapsed().as_millis() as u64,
+        });
+    }
+}
+
+/// Sends the request to a fixed origin; a failure becomes an Anthropic 502.
+async fn direct(
+    shared: &Shared,
+    mut parts: http::request::Parts,
+    body: Body,
+    origin: &Origin,
+    path_and_query: &str,
+    started: Instant,
+) -> Result<Response<Incoming>, Response<Body>> {
+    parts.uri = match origin.uri(path_and_query) {
+        Ok(u) => u,
+        Err(e) => {
+            return Err(error_response(&ApiError::final_(
+                400,
+                format!("hoopctl: invalid request path: {e}"),
+            )))
+        }
+    };
+    let method = parts.method.clone();
+    let e = match shared
+        .settings
+        .client
+        .request(Request::from_parts(parts, body))
+        .await
+    {
+        Ok(resp) => return Ok(resp),
+        Err(e) => e,
+    };
+    let detail = crate::errors::one_line(&e);
+    let message = if e.is_connect() {
+        if started.elapsed() >= shared.settings.timeouts.connect {
+            format!("hoopctl could not reach the upstream {origin}: connecting timed out after {}s. Check your network or the --upstream setting.", shared.settings.timeouts.connect.as_secs())
+        } else {
+            format!("hoopctl could not reach the upstream {origin} ({detail}). Check your network or the --upstream setting.")
+        }
+    } else if closed_early(&e) {
+        format!("the upstream {origin} closed the connection before answering ({detail})")
+    } else {
+        format!("hoopctl could not forward the request to {origin} ({detail})")
+    };
+    tracing::warn!(%method, upstream = %origin, error = %detail, "upstream request failed");
+    Err(error_response(&ApiError::new(502, message)))
+}
+
+/// The upstream took the request but the connection ended before an answer.
+pub(super) fn closed_early(e: &hyper_util::client::legacy::Error) -> bool {
+    e.source()
+        .is_some_and(|s| s.is::<hyper::Error>() || s.is::<std::io::Error>())
 }
 
 #[cfg(test)]

@@ -40,20 +40,20 @@ where
         Err(e) => return tracing::debug!(host, error = %e, "TLS handshake with the agent failed"),
     };
     let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
-    let Some(origin) = shared.origin_for(&host, port) else {
+    let Some(target) = shared.target_for(&host, port) else {
         return tracing::warn!(host, "no upstream origin for host");
     };
     let s = shared.clone();
     accept::serve(&shared, tls, h2, move |req| {
         let s = s.clone();
-        let origin = origin.clone();
+        let target = target.clone();
         async move {
             let pq = req
                 .uri()
                 .path_and_query()
                 .map(|p| p.as_str().to_string())
                 .unwrap_or_else(|| "/".into());
-            service::forward(&s, req, &origin, &pq).await
+            service::forward(&s, req, &target, &pq).await
         }
     })
     .await;

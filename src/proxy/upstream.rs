@@ -103,7 +103,7 @@ impl std::fmt::Display for Origin {
 }
 
 /// The root store for upstream TLS: the system store plus extra PEM certificates.
-pub fn roots(extra_ca: Option<&Path>) -> Result<rustls::RootCertStore, Error> {
+pub fn roots(extra_cas: &[impl AsRef<Path>]) -> Result<rustls::RootCertStore, Error> {
     let mut roots = rustls::RootCertStore::empty();
     let native = rustls_native_certs::load_native_certs();
     for e in &native.errors {
@@ -111,7 +111,8 @@ pub fn roots(extra_ca: Option<&Path>) -> Result<rustls::RootCertStore, Error> {
     }
     let (added, _ignored) = roots.add_parsable_certificates(native.certs);
     tracing::debug!(added, "system roots loaded");
-    if let Some(path) = extra_ca {
+    for path in extra_cas {
+        let path = path.as_ref();
         use rustls_pki_types::pem::PemObject;
         let bytes = std::fs::read(path).map_err(|source| Error::CaFile {
             path: path.to_path_buf(),

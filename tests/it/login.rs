@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::support::gateway::{Gateway, GatewayConfig};
 use crate::support::oidc::{self, Provider};
 use crate::support::{require, Env};
 
@@ -530,58 +531,33 @@ fn an_unreachable_issuer_is_reported_quickly() {
 fn gateway_names_the_provider() {
     let env = Env::new();
     let p = Provider::start(None);
-    let gw = GatewayInfo::start(&p.issuer, &p.client_id);
+    let gw = Gateway::start(GatewayConfig {
+        issuer: Some(p.issuer.clone()),
+        client_id: Some(p.client_id.clone()),
+        ..GatewayConfig::default()
+    });
+    let gw_url = gw.url();
+    let gw_ca = gw.write_ca(env.dir.path());
     let browser = oidc::browser_cmd();
     let out: Value = serde_json::from_str(&env.run_ok(&[
         "--output",
         "json",
         "login",
         "--gateway",
-        &gw.url,
+        &gw_url,
+        "--gateway-ca",
+        gw_ca.to_str().unwrap(),
         "--browser-cmd",
         &browser,
         "--token-store",
         "file",
     ]))
     .unwrap();
-    assert_eq!(out["gateway"], gw.url.as_str());
+    assert_eq!(out["gateway"], gw_url.as_str());
     assert_eq!(out["issuer"], p.issuer.as_str());
     let status: Value = serde_json::from_str(&env.run_ok(&["--output", "json", "status"])).unwrap();
-    assert_eq!(status["gateway"], gw.url.as_str());
+    assert_eq!(status["gateway"], gw_url.as_str());
     assert_eq!(status["logged_in"], true);
     // The profile remembers the provider: a second login needs no flags.
     env.run_ok(&["login", "--browser-cmd", &browser]);
-}
-
-/// A gateway double that answers only `GET /api/publicserverinfo` (SPEC section 5).
-struct GatewayInfo {
-    url: String,
-}
-
-impl GatewayInfo {
-    fn start(issuer: &str, client_id: &str) -> Self {
-        use std::io::{Read, Write};
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let body = serde_json::json!({
-            "auth_method": "oidc", "oidc_issuer": issuer, "oidc_client_id": client_id, "version": "test"
-        })
-        .to_string();
-        std::thread::spawn(move || {
-            for stream in listener.incoming().take(16) {
-                let Ok(mut s) = stream else { break };
-                let mut buf = [0u8; 4096];
-                let n = s.read(&mut buf).unwrap_or(0);
-                let ok =
-                    String::from_utf8_lossy(&buf[..n]).starts_with("GET /api/publicserverinfo ");
-                let (status, body) = if ok {
-                    ("200 OK", body.clone())
-                } else {
-                    ("404 Not Found", "{\"message\":\"not found\"}".into())
-                };
-                let _ = write!(s, "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
-            }
-        });
-        Self { url }
-    }
 }

@@ -6,6 +6,8 @@ mod support;
 mod ca;
 mod claude_code;
 mod cli;
+mod gateway;
+mod gateway_double;
 mod inspect;
 mod login;
 mod policy;

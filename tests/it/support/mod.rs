@@ -3,6 +3,7 @@
 
 pub mod client;
 pub mod fake_anthropic;
+pub mod gateway;
 pub mod oidc;
 pub mod upstream;
 
