@@ -1033,6 +1033,11 @@ fn proxy_auth(proxy_url: &str) -> Res<String> {
 }
 
 async fn start_proxy(dirs: &Dirs, upstream: SocketAddr) -> Res<Proxy> {
+    start_proxy_with(dirs, upstream, &[]).await
+}
+
+/// [`start_proxy`] with extra `connect` arguments (e.g. `--policy FILE`).
+async fn start_proxy_with(dirs: &Dirs, upstream: SocketAddr, extra: &[String]) -> Res<Proxy> {
     let bin = hoopctl_bin();
     let mut cmd = Command::new(&bin);
     cmd.args([
@@ -1045,6 +1050,7 @@ async fn start_proxy(dirs: &Dirs, upstream: SocketAddr) -> Res<Proxy> {
     ])
     .arg(format!("http://{upstream}"))
     .args(["--listen", "127.0.0.1:0"])
+    .args(extra)
     .env("HOOPCTL_CONFIG_DIR", dirs.root.join("config"))
     .env("HOOPCTL_DATA_DIR", dirs.root.join("data"))
     .env("HOOPCTL_RUNTIME_DIR", dirs.root.join("run"))
@@ -1406,11 +1412,15 @@ async fn run() -> Res<()> {
     ends.proxy = Some(proxy.info.clone());
     let result = measure(&cfg, &ends, &proxy).await;
     stop_proxy(&mut proxy.child).await;
+    let recording = recording(&cfg, &ends, &dirs, up.plain).await;
     for t in &up.tasks {
         t.abort();
     }
-    let (mut sections, other_load) = match result {
-        Ok(s) => s,
+    let (mut sections, other_load) = match result.and_then(|r| Ok((r, recording?))) {
+        Ok(((mut s, load), rec)) => {
+            s.push(rec);
+            (s, load)
+        }
         Err(x) => {
             let t = proxy
                 .stderr_tail
@@ -1945,6 +1955,88 @@ fn messages_stream(n: usize) -> Vec<u8> {
     }
     out.push_str("event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"tool_use\"},\"usage\":{\"output_tokens\":5}}\n\nevent: message_stop\ndata: {\"type\":\"message_stop\"}\n\n");
     out.into_bytes()
+}
+
+/// The local record: c32 keep-alive req/s through a proxy that records
+/// (the default) against one with `[audit] enabled = false`, alternating
+/// in the same run; and the store's own sustained append rate.
+async fn recording(cfg: &Cfg, e: &Ends, dirs: &Dirs, up: SocketAddr) -> Res<Section> {
+    let off_policy = dirs.root.join("no-audit.toml");
+    std::fs::write(&off_policy, "[audit]\nenabled = false\n")?;
+    let mut on = start_proxy(dirs, up).await?;
+    let mut off = start_proxy_with(
+        dirs,
+        up,
+        &["--policy".to_owned(), off_policy.display().to_string()],
+    )
+    .await?;
+    let e_on = Ends {
+        proxy: Some(on.info.clone()),
+        ..e.clone()
+    };
+    let e_off = Ends {
+        proxy: Some(off.info.clone()),
+        ..e.clone()
+    };
+    let measured = async {
+        keepalive(&e_on, V::Via, 8, Duration::from_millis(300), None).await?;
+        keepalive(&e_off, V::Via, 8, Duration::from_millis(300), None).await?;
+        let (mut with, mut without) = (Vec::new(), Vec::new());
+        for round in 0..cfg.rounds.max(2) {
+            let pair = if round % 2 == 0 {
+                [(&e_on, true), (&e_off, false)]
+            } else {
+                [(&e_off, false), (&e_on, true)]
+            };
+            for (ends, recording) in pair {
+                let l = keepalive(ends, V::Via, 32, cfg.ka_dur, None).await?;
+                say(&format!(
+                    "  recording {} round {}: {:>8.0} req/s",
+                    if recording { "on " } else { "off" },
+                    round + 1,
+                    l.rps
+                ));
+                if recording {
+                    with.push(l.rps);
+                } else {
+                    without.push(l.rps);
+                }
+            }
+        }
+        Ok::<_, BoxErr>((median(&with), median(&without)))
+    }
+    .await;
+    stop_proxy(&mut on.child).await;
+    stop_proxy(&mut off.child).await;
+    let (with, without) = measured?;
+    let n = if cfg.quick { 20_000 } else { 100_000 };
+    let db = dirs.root.join("bench-audit.db");
+    let rate = tokio::task::spawn_blocking(move || hoopctl::audit::store::bench_append(&db, n))
+        .await
+        .map_err(|x| err(x.to_string()))?
+        .map_err(|x| err(x.to_string()))?;
+    say(&format!("  store: {rate:.0} events/s"));
+    let cost = with / without;
+    Ok(Section {
+        tag: "recording".to_owned(),
+        title: "Recording (the local audit store)".to_owned(),
+        rows: vec![
+            row(
+                "keep-alive c32 req/s, recording on vs off (each request committed before it is forwarded)",
+                [dash(), num(without), num(with)],
+                format!("{} of unrecorded", ratio(cost)),
+                ">= 0.90",
+                Some(cost >= 0.90),
+            ),
+            row(
+                &format!("events/s appended to the store ({n} events, one writer, batched)"),
+                [dash(), dash(), num(rate)],
+                "absolute".to_owned(),
+                ">= 20000",
+                Some(rate >= 20_000.0),
+            ),
+        ],
+    })
 }
 
 /// The policy engine in this process, on one core: masking throughput on a

@@ -38,6 +38,7 @@ set edit:completion:arg-completer[hoopctl] = {|@words|
             cand status 'Show the login, token store, gateway, CA and running proxies'
             cand token 'Print a valid access token (refreshed when it is about to expire), for scripts'
             cand policy 'Try the policy: decide a tool call, or mask stdin'
+            cand sessions 'The local record of what agents did: list, show, search, export, verify'
             cand completions 'Print a shell completion script'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -292,6 +293,94 @@ set edit:completion:arg-completer[hoopctl] = {|@words|
         }
         &'hoopctl;policy;help;help'= {
         }
+        &'hoopctl;sessions'= {
+            cand --profile 'Configuration profile to use'
+            cand --output 'Output format of commands that report something'
+            cand --config 'Configuration file (default: config.toml in the config directory)'
+            cand -v 'More logging (-v debug, -vv trace); RUST_LOG overrides'
+            cand --verbose 'More logging (-v debug, -vv trace); RUST_LOG overrides'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand list 'Recorded sessions, newest first'
+            cand show 'Every event of one session, in order: requests, answers, tool calls and decisions'
+            cand search 'Full-text search over prompts, answers and commands, e.g. `''DROP TABLE''`'
+            cand export 'Stream events as JSON lines (one object per event), for a SIEM'
+            cand verify 'Check the hash chains: report the first broken link of each session'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'hoopctl;sessions;list'= {
+            cand --since 'Only sessions active since T (RFC 3339, a date, or an age like 30m, 24h, 7d)'
+            cand --limit 'limit'
+            cand --profile 'Configuration profile to use'
+            cand --output 'Output format of commands that report something'
+            cand --config 'Configuration file (default: config.toml in the config directory)'
+            cand -v 'More logging (-v debug, -vv trace); RUST_LOG overrides'
+            cand --verbose 'More logging (-v debug, -vv trace); RUST_LOG overrides'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'hoopctl;sessions;show'= {
+            cand --profile 'Configuration profile to use'
+            cand --output 'Output format of commands that report something'
+            cand --config 'Configuration file (default: config.toml in the config directory)'
+            cand --bodies 'Also print the recorded bodies (masked requests, assembled answers)'
+            cand -v 'More logging (-v debug, -vv trace); RUST_LOG overrides'
+            cand --verbose 'More logging (-v debug, -vv trace); RUST_LOG overrides'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'hoopctl;sessions;search'= {
+            cand --limit 'limit'
+            cand --profile 'Configuration profile to use'
+            cand --output 'Output format of commands that report something'
+            cand --config 'Configuration file (default: config.toml in the config directory)'
+            cand --raw 'raw'
+            cand -v 'More logging (-v debug, -vv trace); RUST_LOG overrides'
+            cand --verbose 'More logging (-v debug, -vv trace); RUST_LOG overrides'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'hoopctl;sessions;export'= {
+            cand --format 'format'
+            cand --since 'Only events since T (RFC 3339, a date, or an age like 30m, 24h, 7d)'
+            cand --session 'Only this session'
+            cand --profile 'Configuration profile to use'
+            cand --output 'Output format of commands that report something'
+            cand --config 'Configuration file (default: config.toml in the config directory)'
+            cand -v 'More logging (-v debug, -vv trace); RUST_LOG overrides'
+            cand --verbose 'More logging (-v debug, -vv trace); RUST_LOG overrides'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'hoopctl;sessions;verify'= {
+            cand --profile 'Configuration profile to use'
+            cand --output 'Output format of commands that report something'
+            cand --config 'Configuration file (default: config.toml in the config directory)'
+            cand -v 'More logging (-v debug, -vv trace); RUST_LOG overrides'
+            cand --verbose 'More logging (-v debug, -vv trace); RUST_LOG overrides'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'hoopctl;sessions;help'= {
+            cand list 'Recorded sessions, newest first'
+            cand show 'Every event of one session, in order: requests, answers, tool calls and decisions'
+            cand search 'Full-text search over prompts, answers and commands, e.g. `''DROP TABLE''`'
+            cand export 'Stream events as JSON lines (one object per event), for a SIEM'
+            cand verify 'Check the hash chains: report the first broken link of each session'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'hoopctl;sessions;help;list'= {
+        }
+        &'hoopctl;sessions;help;show'= {
+        }
+        &'hoopctl;sessions;help;search'= {
+        }
+        &'hoopctl;sessions;help;export'= {
+        }
+        &'hoopctl;sessions;help;verify'= {
+        }
+        &'hoopctl;sessions;help;help'= {
+        }
         &'hoopctl;completions'= {
             cand --profile 'Configuration profile to use'
             cand --output 'Output format of commands that report something'
@@ -313,6 +402,7 @@ set edit:completion:arg-completer[hoopctl] = {|@words|
             cand status 'Show the login, token store, gateway, CA and running proxies'
             cand token 'Print a valid access token (refreshed when it is about to expire), for scripts'
             cand policy 'Try the policy: decide a tool call, or mask stdin'
+            cand sessions 'The local record of what agents did: list, show, search, export, verify'
             cand completions 'Print a shell completion script'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -361,6 +451,23 @@ set edit:completion:arg-completer[hoopctl] = {|@words|
         &'hoopctl;help;policy;check'= {
         }
         &'hoopctl;help;policy;mask'= {
+        }
+        &'hoopctl;help;sessions'= {
+            cand list 'Recorded sessions, newest first'
+            cand show 'Every event of one session, in order: requests, answers, tool calls and decisions'
+            cand search 'Full-text search over prompts, answers and commands, e.g. `''DROP TABLE''`'
+            cand export 'Stream events as JSON lines (one object per event), for a SIEM'
+            cand verify 'Check the hash chains: report the first broken link of each session'
+        }
+        &'hoopctl;help;sessions;list'= {
+        }
+        &'hoopctl;help;sessions;show'= {
+        }
+        &'hoopctl;help;sessions;search'= {
+        }
+        &'hoopctl;help;sessions;export'= {
+        }
+        &'hoopctl;help;sessions;verify'= {
         }
         &'hoopctl;help;completions'= {
         }

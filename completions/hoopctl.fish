@@ -42,6 +42,7 @@ complete -c hoopctl -n "__fish_hoopctl_needs_command" -f -a "logout" -d 'Revoke 
 complete -c hoopctl -n "__fish_hoopctl_needs_command" -f -a "status" -d 'Show the login, token store, gateway, CA and running proxies'
 complete -c hoopctl -n "__fish_hoopctl_needs_command" -f -a "token" -d 'Print a valid access token (refreshed when it is about to expire), for scripts'
 complete -c hoopctl -n "__fish_hoopctl_needs_command" -f -a "policy" -d 'Try the policy: decide a tool call, or mask stdin'
+complete -c hoopctl -n "__fish_hoopctl_needs_command" -f -a "sessions" -d 'The local record of what agents did: list, show, search, export, verify'
 complete -c hoopctl -n "__fish_hoopctl_needs_command" -f -a "completions" -d 'Print a shell completion script'
 complete -c hoopctl -n "__fish_hoopctl_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c hoopctl -n "__fish_hoopctl_using_subcommand ca; and not __fish_seen_subcommand_from init show path rotate help" -l profile -d 'Configuration profile to use' -r
@@ -214,25 +215,82 @@ complete -c hoopctl -n "__fish_hoopctl_using_subcommand policy; and __fish_seen_
 complete -c hoopctl -n "__fish_hoopctl_using_subcommand policy; and __fish_seen_subcommand_from help" -f -a "check" -d 'What policy decides for one tool call, which rule, and why.'
 complete -c hoopctl -n "__fish_hoopctl_using_subcommand policy; and __fish_seen_subcommand_from help" -f -a "mask" -d 'Mask text or JSON read from stdin, as it would leave the machine.'
 complete -c hoopctl -n "__fish_hoopctl_using_subcommand policy; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand sessions; and not __fish_seen_subcommand_from list show search export verify help" -l profile -d 'Configuration profile to use' -r
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand sessions; and not __fish_seen_subcommand_from list show search export verify help" -l output -d 'Output format of commands that report something' -r -f -a "text\t''
+json\t''"
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand sessions; and not __fish_seen_subcommand_from list show search export verify help" -l config -d 'Configuration file (default: config.toml in the config directory)' -r -F
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand sessions; and not __fish_seen_subcommand_from list show search export verify help" -s v -l verbose -d 'More logging (-v debug, -vv trace); RUST_LOG overrides'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand sessions; and not __fish_seen_subcommand_from list show search export verify help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand sessions; and not __fish_seen_subcommand_from list show search export verify help" -f -a "list" -d 'Recorded sessions, newest first'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand sessions; and not __fish_seen_subcommand_from list show search export verify help" -f -a "show" -d 'Every event of one session, in order: requests, answers, tool calls and decisions'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand sessions; and not __fish_seen_subcommand_from list show search export verify help" -f -a "search" -d 'Full-text search over prompts, answers and commands, e.g. `\'DROP TABLE\'`'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand sessions; and not __fish_seen_subcommand_from list show search export verify help" -f -a "export" -d 'Stream events as JSON lines (one object per event), for a SIEM'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand sessions; and not __fish_seen_subcommand_from list show search export verify help" -f -a "verify" -d 'Check the hash chains: report the first broken link of each session'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand sessions; and not __fish_seen_subcommand_from list show search export verify help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand sessions; and __fish_seen_subcommand_from list" -l since -d 'Only sessions active since T (RFC 3339, a date, or an age like 30m, 24h, 7d)' -r
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand sessions; and __fish_seen_subcommand_from list" -l limit -r
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand sessions; and __fish_seen_subcommand_from list" -l profile -d 'Configuration profile to use' -r
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand sessions; and __fish_seen_subcommand_from list" -l output -d 'Output format of commands that report something' -r -f -a "text\t''
+json\t''"
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand sessions; and __fish_seen_subcommand_from list" -l config -d 'Configuration file (default: config.toml in the config directory)' -r -F
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand sessions; and __fish_seen_subcommand_from list" -s v -l verbose -d 'More logging (-v debug, -vv trace); RUST_LOG overrides'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand sessions; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand sessions; and __fish_seen_subcommand_from show" -l profile -d 'Configuration profile to use' -r
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand sessions; and __fish_seen_subcommand_from show" -l output -d 'Output format of commands that report something' -r -f -a "text\t''
+json\t''"
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand sessions; and __fish_seen_subcommand_from show" -l config -d 'Configuration file (default: config.toml in the config directory)' -r -F
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand sessions; and __fish_seen_subcommand_from show" -l bodies -d 'Also print the recorded bodies (masked requests, assembled answers)'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand sessions; and __fish_seen_subcommand_from show" -s v -l verbose -d 'More logging (-v debug, -vv trace); RUST_LOG overrides'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand sessions; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand sessions; and __fish_seen_subcommand_from search" -l limit -r
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand sessions; and __fish_seen_subcommand_from search" -l profile -d 'Configuration profile to use' -r
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand sessions; and __fish_seen_subcommand_from search" -l output -d 'Output format of commands that report something' -r -f -a "text\t''
+json\t''"
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand sessions; and __fish_seen_subcommand_from search" -l config -d 'Configuration file (default: config.toml in the config directory)' -r -F
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand sessions; and __fish_seen_subcommand_from search" -l raw
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand sessions; and __fish_seen_subcommand_from search" -s v -l verbose -d 'More logging (-v debug, -vv trace); RUST_LOG overrides'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand sessions; and __fish_seen_subcommand_from search" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand sessions; and __fish_seen_subcommand_from export" -l format -r -f -a "jsonl\t'One JSON object per line'"
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand sessions; and __fish_seen_subcommand_from export" -l since -d 'Only events since T (RFC 3339, a date, or an age like 30m, 24h, 7d)' -r
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand sessions; and __fish_seen_subcommand_from export" -l session -d 'Only this session' -r
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand sessions; and __fish_seen_subcommand_from export" -l profile -d 'Configuration profile to use' -r
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand sessions; and __fish_seen_subcommand_from export" -l output -d 'Output format of commands that report something' -r -f -a "text\t''
+json\t''"
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand sessions; and __fish_seen_subcommand_from export" -l config -d 'Configuration file (default: config.toml in the config directory)' -r -F
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand sessions; and __fish_seen_subcommand_from export" -s v -l verbose -d 'More logging (-v debug, -vv trace); RUST_LOG overrides'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand sessions; and __fish_seen_subcommand_from export" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand sessions; and __fish_seen_subcommand_from verify" -l profile -d 'Configuration profile to use' -r
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand sessions; and __fish_seen_subcommand_from verify" -l output -d 'Output format of commands that report something' -r -f -a "text\t''
+json\t''"
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand sessions; and __fish_seen_subcommand_from verify" -l config -d 'Configuration file (default: config.toml in the config directory)' -r -F
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand sessions; and __fish_seen_subcommand_from verify" -s v -l verbose -d 'More logging (-v debug, -vv trace); RUST_LOG overrides'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand sessions; and __fish_seen_subcommand_from verify" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand sessions; and __fish_seen_subcommand_from help" -f -a "list" -d 'Recorded sessions, newest first'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand sessions; and __fish_seen_subcommand_from help" -f -a "show" -d 'Every event of one session, in order: requests, answers, tool calls and decisions'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand sessions; and __fish_seen_subcommand_from help" -f -a "search" -d 'Full-text search over prompts, answers and commands, e.g. `\'DROP TABLE\'`'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand sessions; and __fish_seen_subcommand_from help" -f -a "export" -d 'Stream events as JSON lines (one object per event), for a SIEM'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand sessions; and __fish_seen_subcommand_from help" -f -a "verify" -d 'Check the hash chains: report the first broken link of each session'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand sessions; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c hoopctl -n "__fish_hoopctl_using_subcommand completions" -l profile -d 'Configuration profile to use' -r
 complete -c hoopctl -n "__fish_hoopctl_using_subcommand completions" -l output -d 'Output format of commands that report something' -r -f -a "text\t''
 json\t''"
 complete -c hoopctl -n "__fish_hoopctl_using_subcommand completions" -l config -d 'Configuration file (default: config.toml in the config directory)' -r -F
 complete -c hoopctl -n "__fish_hoopctl_using_subcommand completions" -s v -l verbose -d 'More logging (-v debug, -vv trace); RUST_LOG overrides'
 complete -c hoopctl -n "__fish_hoopctl_using_subcommand completions" -s h -l help -d 'Print help'
-complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and not __fish_seen_subcommand_from ca connect claude login pending approve deny logout status token policy completions help" -f -a "ca" -d 'Manage the local certificate authority that signs intercepted hosts'
-complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and not __fish_seen_subcommand_from ca connect claude login pending approve deny logout status token policy completions help" -f -a "connect" -d 'Run an agent through hoopctl.'
-complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and not __fish_seen_subcommand_from ca connect claude login pending approve deny logout status token policy completions help" -f -a "claude" -d 'Route plain `claude` through hoopctl via ~/.claude/settings.json'
-complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and not __fish_seen_subcommand_from ca connect claude login pending approve deny logout status token policy completions help" -f -a "login" -d 'Log in with the organisation\'s OpenID provider (browser, or --device).'
-complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and not __fish_seen_subcommand_from ca connect claude login pending approve deny logout status token policy completions help" -f -a "pending" -d 'List tool calls waiting for approval in running proxies'
-complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and not __fish_seen_subcommand_from ca connect claude login pending approve deny logout status token policy completions help" -f -a "approve" -d 'Let a held tool call run'
-complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and not __fish_seen_subcommand_from ca connect claude login pending approve deny logout status token policy completions help" -f -a "deny" -d 'Refuse a held tool call; the agent is told why'
-complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and not __fish_seen_subcommand_from ca connect claude login pending approve deny logout status token policy completions help" -f -a "logout" -d 'Revoke the tokens at the provider (when it can) and delete them here'
-complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and not __fish_seen_subcommand_from ca connect claude login pending approve deny logout status token policy completions help" -f -a "status" -d 'Show the login, token store, gateway, CA and running proxies'
-complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and not __fish_seen_subcommand_from ca connect claude login pending approve deny logout status token policy completions help" -f -a "token" -d 'Print a valid access token (refreshed when it is about to expire), for scripts'
-complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and not __fish_seen_subcommand_from ca connect claude login pending approve deny logout status token policy completions help" -f -a "policy" -d 'Try the policy: decide a tool call, or mask stdin'
-complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and not __fish_seen_subcommand_from ca connect claude login pending approve deny logout status token policy completions help" -f -a "completions" -d 'Print a shell completion script'
-complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and not __fish_seen_subcommand_from ca connect claude login pending approve deny logout status token policy completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and not __fish_seen_subcommand_from ca connect claude login pending approve deny logout status token policy sessions completions help" -f -a "ca" -d 'Manage the local certificate authority that signs intercepted hosts'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and not __fish_seen_subcommand_from ca connect claude login pending approve deny logout status token policy sessions completions help" -f -a "connect" -d 'Run an agent through hoopctl.'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and not __fish_seen_subcommand_from ca connect claude login pending approve deny logout status token policy sessions completions help" -f -a "claude" -d 'Route plain `claude` through hoopctl via ~/.claude/settings.json'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and not __fish_seen_subcommand_from ca connect claude login pending approve deny logout status token policy sessions completions help" -f -a "login" -d 'Log in with the organisation\'s OpenID provider (browser, or --device).'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and not __fish_seen_subcommand_from ca connect claude login pending approve deny logout status token policy sessions completions help" -f -a "pending" -d 'List tool calls waiting for approval in running proxies'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and not __fish_seen_subcommand_from ca connect claude login pending approve deny logout status token policy sessions completions help" -f -a "approve" -d 'Let a held tool call run'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and not __fish_seen_subcommand_from ca connect claude login pending approve deny logout status token policy sessions completions help" -f -a "deny" -d 'Refuse a held tool call; the agent is told why'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and not __fish_seen_subcommand_from ca connect claude login pending approve deny logout status token policy sessions completions help" -f -a "logout" -d 'Revoke the tokens at the provider (when it can) and delete them here'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and not __fish_seen_subcommand_from ca connect claude login pending approve deny logout status token policy sessions completions help" -f -a "status" -d 'Show the login, token store, gateway, CA and running proxies'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and not __fish_seen_subcommand_from ca connect claude login pending approve deny logout status token policy sessions completions help" -f -a "token" -d 'Print a valid access token (refreshed when it is about to expire), for scripts'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and not __fish_seen_subcommand_from ca connect claude login pending approve deny logout status token policy sessions completions help" -f -a "policy" -d 'Try the policy: decide a tool call, or mask stdin'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and not __fish_seen_subcommand_from ca connect claude login pending approve deny logout status token policy sessions completions help" -f -a "sessions" -d 'The local record of what agents did: list, show, search, export, verify'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and not __fish_seen_subcommand_from ca connect claude login pending approve deny logout status token policy sessions completions help" -f -a "completions" -d 'Print a shell completion script'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and not __fish_seen_subcommand_from ca connect claude login pending approve deny logout status token policy sessions completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and __fish_seen_subcommand_from ca" -f -a "init" -d 'Create the local CA (done automatically by the first `connect`)'
 complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and __fish_seen_subcommand_from ca" -f -a "show" -d 'Print the CA\'s subject, validity, SHA-256 fingerprint and name constraints'
 complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and __fish_seen_subcommand_from ca" -f -a "path" -d 'Print the path of the CA certificate (PEM), e.g. for NODE_EXTRA_CA_CERTS'
@@ -241,3 +299,8 @@ complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and __fish_seen_su
 complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and __fish_seen_subcommand_from claude" -f -a "unconfigure" -d 'Remove hoopctl\'s keys again (restoring values they replaced)'
 complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and __fish_seen_subcommand_from policy" -f -a "check" -d 'What policy decides for one tool call, which rule, and why.'
 complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and __fish_seen_subcommand_from policy" -f -a "mask" -d 'Mask text or JSON read from stdin, as it would leave the machine.'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and __fish_seen_subcommand_from sessions" -f -a "list" -d 'Recorded sessions, newest first'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and __fish_seen_subcommand_from sessions" -f -a "show" -d 'Every event of one session, in order: requests, answers, tool calls and decisions'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and __fish_seen_subcommand_from sessions" -f -a "search" -d 'Full-text search over prompts, answers and commands, e.g. `\'DROP TABLE\'`'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and __fish_seen_subcommand_from sessions" -f -a "export" -d 'Stream events as JSON lines (one object per event), for a SIEM'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and __fish_seen_subcommand_from sessions" -f -a "verify" -d 'Check the hash chains: report the first broken link of each session'

@@ -7,6 +7,7 @@
 pub mod agent;
 pub mod anthropic;
 pub mod approvals;
+pub mod audit;
 pub mod auth;
 pub mod ca;
 pub mod cli;

@@ -79,6 +79,11 @@ impl Dirs {
         self.data.join("ca")
     }
 
+    /// The audit store (sessions recorded by every proxy of this user).
+    pub fn audit_db(&self) -> PathBuf {
+        self.data.join("audit.db")
+    }
+
     pub fn log_file(&self) -> PathBuf {
         self.data.join("logs").join("hoopctl.log")
     }

@@ -14,6 +14,9 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio_util::sync::CancellationToken;
 
 use crate::agent::claude_code::{ProxyEnv, SHADOWED};
+use crate::audit::event::{now_ms, RunMeta};
+use crate::audit::recorder::Recorder;
+use crate::audit::store;
 use crate::ca::{leaf::LeafCache, Ca};
 use crate::policy::Policy;
 use crate::proxy::upstream::{self, Origin};
@@ -39,6 +42,8 @@ pub enum Error {
     Control(std::io::Error),
     #[error("could not install signal handlers: {0}")]
     Signals(std::io::Error),
+    #[error("the audit store cannot record ([audit] fail_closed = true): {0}")]
+    Audit(crate::audit::store::Error),
 }
 
 pub struct Options {
@@ -56,6 +61,10 @@ pub struct Options {
     /// Give the child a placeholder API key (gateway mode, none set).
     pub placeholder_key: bool,
     pub timeouts: Timeouts,
+    /// The audit store (`audit.db` in the data directory).
+    pub audit_db: PathBuf,
+    /// Who is logged in (email, else subject), for the record.
+    pub user: Option<String>,
 }
 
 /// A bound proxy and how to reach it.
@@ -65,6 +74,8 @@ pub struct Started {
     pub ca_created: bool,
     control: crate::control::server::Server,
     approvals: Arc<crate::approvals::Approvals>,
+    recorder: Option<Arc<Recorder>>,
+    shipper: Option<crate::audit::ship::Shipper>,
 }
 
 impl Started {
@@ -79,13 +90,32 @@ impl Started {
             deny_on_shutdown.cancelled().await;
             approvals.deny_all("hoopctl is shutting down");
         });
+        let stop_shipping = CancellationToken::new();
+        let shipping = self
+            .shipper
+            .map(|s| tokio::spawn(s.run(stop_shipping.clone(), SHIP_GRACE)));
         let left = self.proxy.run(shutdown).await;
         stop_control.cancel();
         let _ = control.await;
         denier.abort();
+        if let Some(r) = &self.recorder {
+            r.flush().await;
+        }
+        // The last events get a moment to reach the webhook; what does not
+        // waits in the store for the next run.
+        stop_shipping.cancel();
+        if let Some(s) = shipping {
+            let _ = s.await;
+        }
+        if let Some(r) = &self.recorder {
+            r.writer().close();
+        }
         left
     }
 }
+
+/// How long the webhook may keep delivering after the proxy stopped.
+const SHIP_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// The crypto provider hoopctl uses everywhere (ring), passed explicitly.
 pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
@@ -101,8 +131,22 @@ pub async fn start(opts: Options) -> Result<Started, Error> {
     let provider = provider();
     let leaves = Arc::new(LeafCache::new(Arc::new(ca), provider.clone())?);
     let roots = upstream::roots(&opts.extra_cas)?;
-    let client = upstream::client(roots, provider, opts.timeouts.connect)?;
+    let client = upstream::client(roots, provider.clone(), opts.timeouts.connect)?;
     let home = directories::BaseDirs::new().map(|b| b.home_dir().to_path_buf());
+    let recorder = open_recorder(&opts, &opts.policy)?;
+    let shipper = match (&recorder, &opts.policy.audit.webhook) {
+        (Some(r), Some(hook)) => {
+            let roots = upstream::roots(&opts.extra_cas)?;
+            let client = upstream::client(roots, provider.clone(), opts.timeouts.connect)?;
+            Some(crate::audit::ship::Shipper::new(
+                opts.audit_db.clone(),
+                hook.clone(),
+                client,
+                r.writer().committed(),
+            ))
+        }
+        _ => None,
+    };
     let mut policy = opts.policy;
     if let Some(h) = &home {
         policy.guard = policy.guard.with_home(h.clone());
@@ -120,6 +164,7 @@ pub async fn start(opts: Options) -> Result<Started, Error> {
         bus: bus.clone(),
         approvals: approvals.clone(),
         home,
+        recorder: recorder.clone(),
     };
     let proxy = Proxy::bind(opts.listen, settings).await?;
     let hello = crate::control::protocol::Hello {
@@ -143,7 +188,62 @@ pub async fn start(opts: Options) -> Result<Started, Error> {
         ca_created,
         control,
         approvals,
+        recorder,
+        shipper,
     })
+}
+
+/// Opens the audit store when the policy records. A store that cannot be
+/// opened stops the start under `fail_closed`; otherwise hoopctl warns and
+/// runs unrecorded.
+fn open_recorder(opts: &Options, policy: &Policy) -> Result<Option<Arc<Recorder>>, Error> {
+    let audit = &policy.audit;
+    if !audit.enabled {
+        return Ok(None);
+    }
+    let writer = match store::Writer::start(&opts.audit_db, store::WriterOptions::default()) {
+        Ok(w) => w,
+        Err(e) if audit.fail_closed => return Err(Error::Audit(e)),
+        Err(e) => {
+            tracing::error!(error = %e, "the audit store cannot be opened; this run is NOT recorded ([audit] fail_closed = false)");
+            eprintln!("warning: {e}; this run is not recorded");
+            return Ok(None);
+        }
+    };
+    if audit.retain_days > 0 {
+        let (path, days) = (opts.audit_db.clone(), audit.retain_days);
+        std::thread::spawn(move || match store::retain(&path, days) {
+            Ok((0, _)) => {}
+            Ok((sessions, events)) => {
+                tracing::info!(
+                    sessions,
+                    events,
+                    days,
+                    "deleted recorded sessions past retention"
+                )
+            }
+            Err(e) => tracing::warn!(error = %e, "could not apply audit retention"),
+        });
+    }
+    let run = RunMeta {
+        run_id: crate::secret::random_hex(8).unwrap_or_default(),
+        started_at_ms: now_ms(),
+        profile: opts.profile.clone(),
+        mode: if opts.gateway.is_some() {
+            "gateway"
+        } else {
+            "direct"
+        }
+        .to_string(),
+        gateway: opts.gateway.as_ref().map(|g| g.gateway().to_string()),
+        user: opts.user.clone(),
+        hoopctl_version: env!("CARGO_PKG_VERSION").to_string(),
+    };
+    Ok(Some(Arc::new(Recorder::new(
+        writer,
+        run,
+        audit.fail_closed,
+    ))))
 }
 
 /// Runs `command` with the proxy environment and returns its exit code

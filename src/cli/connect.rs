@@ -176,6 +176,23 @@ fn gateway_url(
     Ok(url)
 }
 
+/// Who is logged in on this profile (email, else subject), for the record;
+/// `None` when nobody is or the token store does not answer quickly.
+async fn identity(ctx: &Context) -> Option<String> {
+    let profile = ctx.config.profile(&ctx.profile);
+    profile.issuer.as_ref()?;
+    let store = crate::auth::store::Store::new(
+        profile.token_store.unwrap_or_default(),
+        &ctx.profile,
+        &ctx.dirs,
+    );
+    let load = tokio::task::spawn_blocking(move || store.load());
+    match tokio::time::timeout(Duration::from_secs(3), load).await {
+        Ok(Ok(Ok(Some(t)))) => Some(t.email.unwrap_or(t.subject)),
+        _ => None,
+    }
+}
+
 /// Gets the gateway credential, telling the person about reviews; Ctrl-C stops waiting.
 async fn establish(ctx: &Context, args: &ConnectArgs, url: &str) -> anyhow::Result<Arc<Link>> {
     let profile = ctx.config.profile(&ctx.profile);
@@ -336,6 +353,8 @@ pub async fn run(ctx: &mut Context, args: ConnectArgs, verbose: u8) -> anyhow::R
         extra_cas,
         gateway: link.clone(),
         placeholder_key: link.is_some() && !has_own_key(),
+        audit_db: ctx.dirs.audit_db(),
+        user: identity(ctx).await,
         timeouts: Timeouts {
             connect: Duration::from_secs(args.connect_timeout.max(1)),
             header_read: Duration::from_secs(args.header_read_timeout.max(1)),

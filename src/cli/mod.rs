@@ -13,6 +13,7 @@ mod login;
 pub mod output;
 mod policy;
 mod progress;
+mod sessions;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -82,6 +83,14 @@ pub enum Command {
     /// Try the policy: decide a tool call, or mask stdin.
     #[command(subcommand)]
     Policy(policy::PolicyCommand),
+    /// The local record of what agents did: list, show, search, export, verify.
+    ///
+    /// Every proxy records into one SQLite store in the data directory
+    /// (`audit.db`): requests as they left the machine (masked), answers
+    /// (text and tool calls), tool-call decisions and approvals, egress, and
+    /// errors, each event hash-chained to the previous one of its session.
+    #[command(subcommand)]
+    Sessions(sessions::SessionsCommand),
     /// Print a shell completion script.
     Completions {
         #[arg(value_enum)]
@@ -192,6 +201,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             init_logging(cli.verbose, LogTo::Stderr);
             policy::run(&ctx, cmd)?;
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Sessions(cmd) => {
+            init_logging(cli.verbose, LogTo::Stderr);
+            sessions::run(&ctx, cmd)
         }
         Command::Claude(cmd) => {
             init_logging(cli.verbose, LogTo::Stderr);

@@ -2,3 +2,4 @@
 
 pub mod machine;
 pub mod stream;
+pub mod transcript;

@@ -21,9 +21,12 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 
 use super::machine::{self, Action, Machine, TextFilter, Verdict};
+use super::transcript::Transcript;
 use crate::anthropic::error::ApiError;
 use crate::anthropic::sse::Framer;
 use crate::approvals::{Approval, Approvals, Resolution};
+use crate::audit::event::{Event as AuditEvent, Kind, SessionRef};
+use crate::audit::recorder::Recorder;
 use crate::events::{Bus, Event};
 use crate::policy::guard::{Decision, OnTimeout};
 use crate::policy::mask::{Rehydrator, Session};
@@ -44,6 +47,52 @@ pub struct Context {
     pub session: Option<String>,
     /// Set when the policy rehydrates: the session's placeholders.
     pub rehydrate: Option<Arc<Session>>,
+    /// Where the answer and the decisions are recorded.
+    pub record: Option<Record>,
+}
+
+/// The record of one inspected answer.
+#[derive(Clone)]
+pub struct Record {
+    pub recorder: Arc<Recorder>,
+    pub session: SessionRef,
+    /// The upstream's status and when the request started.
+    pub status: u16,
+    pub started: std::time::Instant,
+}
+
+impl Record {
+    fn event(&self, request_id: &str, kind: Kind, data: Value) -> AuditEvent {
+        let mut ev = AuditEvent::new(self.session.clone(), kind, data);
+        ev.request_id = Some(request_id.to_string());
+        ev
+    }
+
+    /// The assembled answer; `ended` says how the stream ended.
+    fn response(&self, request_id: &str, t: &Transcript, ended: &str) {
+        let calls: Vec<Value> = t
+            .tool_calls
+            .iter()
+            .map(|c| serde_json::json!({"id": c.id, "name": c.name, "summary": summarize(&c.name, &c.input)}))
+            .collect();
+        let data = serde_json::json!({
+            "status": self.status,
+            "latency_ms": self.started.elapsed().as_millis() as u64,
+            "model": t.model,
+            "message_id": t.message_id,
+            "usage": t.usage,
+            "stop_reason": t.stop_reason,
+            "tool_calls": calls,
+            "error": t.error,
+            "ended": ended,
+            "text_chars": t.text.chars().count(),
+        });
+        let mut ev = self.event(request_id, Kind::Response, data);
+        let body = serde_json::json!({"text": t.text, "tool_calls": t.tool_calls});
+        ev.body = serde_json::to_vec(&body).ok();
+        ev.text = Some(t.search_text());
+        self.recorder.record(ev);
+    }
 }
 
 /// A response body fed by the driver task.
@@ -83,7 +132,23 @@ async fn send(tx: &Tx, bytes: Bytes) -> bool {
     tx.send(Ok(Frame::data(bytes))).await.is_ok()
 }
 
-async fn run(ctx: Context, mut incoming: Incoming, mut decoder: Decoder, tx: Tx) {
+async fn run(ctx: Context, incoming: Incoming, decoder: Decoder, tx: Tx) {
+    let mut transcript = Transcript::default();
+    let ended = drive(&ctx, incoming, decoder, tx, &mut transcript).await;
+    transcript.finish();
+    if let Some(r) = &ctx.record {
+        r.response(&ctx.request_id, &transcript, ended);
+    }
+}
+
+/// Relays and inspects the stream; returns how it ended.
+async fn drive(
+    ctx: &Context,
+    mut incoming: Incoming,
+    mut decoder: Decoder,
+    tx: Tx,
+    transcript: &mut Transcript,
+) -> &'static str {
     let mut framer = Framer::new();
     let filter = Rehydrate::new(ctx.rehydrate.clone());
     let mut machine = Machine::with_filter(filter);
@@ -97,7 +162,7 @@ async fn run(ctx: Context, mut incoming: Incoming, mut decoder: Decoder, tx: Tx)
             Some(Err(e)) => {
                 let msg = format!("hoopctl: the upstream stream broke ({e}); retry the request");
                 let _ = send(&tx, Bytes::from(ApiError::new(502, msg).to_sse_event())).await;
-                return;
+                return "upstream_broke";
             }
             None => (Bytes::new(), true),
         };
@@ -106,7 +171,7 @@ async fn run(ctx: Context, mut incoming: Incoming, mut decoder: Decoder, tx: Tx)
             Err(e) => {
                 let msg = format!("hoopctl could not decode the upstream stream: {e}");
                 let _ = send(&tx, Bytes::from(ApiError::new(502, msg).to_sse_event())).await;
-                return;
+                return "undecodable";
             }
         };
         let mut actions = Vec::new();
@@ -116,22 +181,27 @@ async fn run(ctx: Context, mut incoming: Incoming, mut decoder: Decoder, tx: Tx)
         }
         for event in events {
             match event {
-                Ok(ev) => actions.extend(machine.feed(ev)),
+                Ok(ev) => {
+                    if ctx.record.is_some() {
+                        transcript.feed(ev.name.as_deref(), &ev.data);
+                    }
+                    actions.extend(machine.feed(ev));
+                }
                 Err(e) => {
                     let msg = format!("hoopctl: {e}");
                     let _ = send(&tx, Bytes::from(ApiError::new(502, msg).to_sse_event())).await;
-                    return;
+                    return "unreadable";
                 }
             }
         }
         if end {
             actions.extend(machine.finish());
         }
-        if !apply(&ctx, &mut machine, actions, &tx).await {
-            return;
+        if !apply(ctx, &mut machine, actions, &tx).await {
+            return "agent_gone";
         }
         if end {
-            return;
+            return "complete";
         }
     }
 }
@@ -216,6 +286,20 @@ pub async fn decide(
     let decision = guard.decide(tool, input);
     let summary = summarize(tool, input);
     let publish = |decision: &str, d: &Decision| {
+        if let Some(r) = &ctx.record {
+            let data = serde_json::json!({
+                "tool_use_id": id,
+                "tool": tool,
+                "summary": summary,
+                "input": input,
+                "decision": decision,
+                "rule": d.rule(),
+                "reason": d.reason(),
+            });
+            let mut ev = r.event(&ctx.request_id, Kind::ToolCall, data);
+            ev.text = Some(format!("{tool} {summary}"));
+            r.recorder.record(ev);
+        }
         ctx.bus.publish(Event::ToolCall {
             request_id: ctx.request_id.clone(),
             tool_use_id: id.to_string(),
@@ -276,6 +360,31 @@ pub async fn decide(
             }
         }
     };
+    if let Some(r) = &ctx.record {
+        let (approved, by, why) = match &resolution {
+            Resolution::Approved { by } => (true, by.clone(), None),
+            Resolution::Denied { by, reason } => (false, by.clone(), reason.clone()),
+            Resolution::TimedOut => (
+                guard.on_timeout() == OnTimeout::Allow,
+                "timeout".to_string(),
+                Some(format!("no decision within {} s", timeout.as_secs())),
+            ),
+        };
+        let data = serde_json::json!({
+            "approval_id": approval_id,
+            "tool_use_id": id,
+            "tool": tool,
+            "summary": summary,
+            "rule": rule,
+            "approved": approved,
+            "by": by,
+            "reason": why,
+            "requested_at": now,
+            "decided_at": chrono::Utc::now().timestamp(),
+        });
+        r.recorder
+            .record(r.event(&ctx.request_id, Kind::Decision, data));
+    }
     let (label, verdict) = match resolution {
         Resolution::Approved { by } => (format!("approved by {by}"), Verdict::Allow),
         Resolution::Denied { by, reason: why } => (
@@ -363,6 +472,14 @@ impl TextFilter for Rehydrate {
 /// The same decisions over a non-streaming reply (the fallback Claude
 /// Code uses after a failed stream must not run a blocked command).
 pub async fn json(ctx: &Context, body: &[u8]) -> Vec<u8> {
+    let out = json_inner(ctx, body).await;
+    if let Some(r) = &ctx.record {
+        r.response(&ctx.request_id, &Transcript::from_message(body), "complete");
+    }
+    out
+}
+
+async fn json_inner(ctx: &Context, body: &[u8]) -> Vec<u8> {
     // Decide every tool call first (a review may wait), then rewrite.
     let mut filter = Rehydrate::new(ctx.rehydrate.clone());
     let mut calls: Vec<(String, String, Value)> = Vec::new();

@@ -4,6 +4,7 @@
 //! Owns: the policy file format and its error messages. Must not: do I/O
 //! beyond reading the file in [`Policy::load`]; decisions are pure.
 
+pub mod audit;
 pub mod egress;
 pub mod guard;
 pub mod mask;
@@ -27,7 +28,7 @@ pub enum Error {
 
 /// Tables of the policy format that later parts of hoopctl enforce; this
 /// build says so instead of ignoring them.
-const NOT_YET_ENFORCED: &[&str] = &["audit"];
+const NOT_YET_ENFORCED: &[&str] = &[];
 
 #[derive(Debug, Default, Deserialize)]
 struct File {
@@ -37,6 +38,8 @@ struct File {
     masking: Option<mask::Table>,
     #[serde(default)]
     guardrails: Option<guard::Table>,
+    #[serde(default)]
+    audit: Option<audit::Table>,
     #[serde(flatten)]
     rest: toml::Table,
 }
@@ -47,6 +50,7 @@ pub struct Policy {
     pub egress: Egress,
     pub masking: mask::Masking,
     pub guard: guard::Guard,
+    pub audit: audit::Audit,
     /// The file it came from, if any (for messages).
     pub source: Option<PathBuf>,
     /// Tables present in the file that this build does not enforce yet.
@@ -60,6 +64,7 @@ impl Policy {
             egress: Egress::claude_code_default(),
             masking: mask::Masking::builtin(),
             guard: guard::Guard::builtin(),
+            audit: audit::Audit::default(),
             source: None,
             unenforced: Vec::new(),
         }
@@ -87,8 +92,7 @@ impl Policy {
                 unenforced.push(key.clone());
             } else {
                 return Err(invalid(format!(
-                    "unknown table or key `{key}` (known: egress, masking, guardrails, {})",
-                    NOT_YET_ENFORCED.join(", ")
+                    "unknown table or key `{key}` (known: egress, masking, guardrails, audit)"
                 )));
             }
         }
@@ -100,10 +104,13 @@ impl Policy {
             .map_err(|e| invalid(format!("[masking]: {e}")))?;
         let guard = guard::Guard::from_table(file.guardrails)
             .map_err(|e| invalid(format!("[guardrails]: {e}")))?;
+        let audit =
+            audit::Audit::from_table(file.audit).map_err(|e| invalid(format!("[audit]: {e}")))?;
         Ok(Self {
             egress,
             masking,
             guard,
+            audit,
             source: Some(path.to_path_buf()),
             unenforced,
         })
@@ -136,10 +143,22 @@ mod tests {
     }
 
     #[test]
-    fn later_tables_are_reported_not_silently_dropped() {
-        let text = "[audit]\nretain_days = 3\n";
+    fn the_audit_table_and_unknown_tables() {
+        let text = "[audit]\nretain_days = 3\nfail_closed = true\n[audit.webhook]\nurl = \"http://127.0.0.1:9/x\"\n";
         let p = Policy::parse(text, Path::new("p.toml")).unwrap();
-        assert_eq!(p.unenforced, vec!["audit".to_string()]);
+        assert!(p.unenforced.is_empty());
+        assert_eq!(p.audit.retain_days, 3);
+        assert!(p.audit.fail_closed && p.audit.enabled);
+        assert_eq!(p.audit.webhook.as_ref().unwrap().batch, 100);
+        assert_eq!(Policy::builtin().audit, audit::Audit::default());
+        let err = Policy::parse("[audit.webhook]\nurl = \"ftp://x\"\n", Path::new("p.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("[audit]") && err.contains("http"), "{err}");
+        let err = Policy::parse("[audit]\nretian_days = 1\n", Path::new("p.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("retian_days"), "{err}");
         let err = Policy::parse("[egres]\n", Path::new("p.toml"))
             .unwrap_err()
             .to_string();

@@ -246,9 +246,13 @@ async fn connect(shared: Arc<Shared>, mut stream: TcpStream, buf: BytesMut, head
     // Bytes the client sent after the head (a pipelined ClientHello) stay in front.
     let rest = Bytes::copy_from_slice(&buf[head_len..]);
     match shared.settings.policy.egress.decide(&host) {
-        Decision::Deny => Refusal::denied(&host).write(&mut stream).await,
+        Decision::Deny => {
+            note_egress(&shared, &host, port, "deny", None);
+            Refusal::denied(&host).write(&mut stream).await
+        }
         Decision::Tunnel => tunnel(&shared, stream, rest, &host, port).await,
         Decision::Intercept => {
+            note_egress(&shared, &host, port, "intercept", None);
             if stream.write_all(ESTABLISHED).await.is_err() {
                 return;
             }
@@ -268,12 +272,14 @@ async fn tunnel(shared: &Shared, mut stream: TcpStream, rest: Bytes, host: &str,
     let mut upstream = match dial.await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {
+            note_egress(shared, host, port, "tunnel_failed", None);
             let body = format!("hoopctl: could not connect to {host}:{port}: {e}\n");
             return Refusal::new(StatusCode::BAD_GATEWAY, body)
                 .write(&mut stream)
                 .await;
         }
         Err(_) => {
+            note_egress(shared, host, port, "tunnel_failed", None);
             let body = format!("hoopctl: connecting to {host}:{port} timed out\n");
             return Refusal::new(StatusCode::GATEWAY_TIMEOUT, body)
                 .write(&mut stream)
@@ -285,13 +291,93 @@ async fn tunnel(shared: &Shared, mut stream: TcpStream, rest: Bytes, host: &str,
         return;
     }
     tracing::info!(host, port, decision = "tunnel", "egress tunneled");
-    let mut client = Rewind::new(rest, stream);
+    let client = Rewind::new(rest, stream);
+    // Counted as they pass, so a tunnel cut at shutdown still reports its bytes.
+    let mut client = Counted::new(client);
     tokio::select! {
         r = tokio::io::copy_bidirectional(&mut client, &mut upstream) => match r {
             Ok((up, down)) => tracing::debug!(host, up, down, "tunnel closed"),
             Err(e) => tracing::debug!(host, error = %e, "tunnel failed"),
         },
         _ = shared.hard.cancelled() => {}
+    }
+    note_egress(
+        shared,
+        host,
+        port,
+        "tunnel",
+        Some((client.read, client.written)),
+    );
+}
+
+/// Records an egress decision (no agent session is known at CONNECT).
+fn note_egress(shared: &Shared, host: &str, port: u16, decision: &str, bytes: Option<(u64, u64)>) {
+    if let Some(r) = &shared.settings.recorder {
+        r.record(super::record::egress(
+            r.session(None, None),
+            host,
+            port,
+            decision,
+            bytes,
+        ));
+    }
+}
+
+/// A stream that counts the bytes read from and written to it.
+struct Counted<S> {
+    inner: S,
+    read: u64,
+    written: u64,
+}
+
+impl<S> Counted<S> {
+    fn new(inner: S) -> Self {
+        Self {
+            inner,
+            read: 0,
+            written: 0,
+        }
+    }
+}
+
+impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Counted<S> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let r = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
+        self.read += (buf.filled().len() - before) as u64;
+        r
+    }
+}
+
+impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Counted<S> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        data: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let r = std::pin::Pin::new(&mut self.inner).poll_write(cx, data);
+        if let std::task::Poll::Ready(Ok(n)) = &r {
+            self.written += *n as u64;
+        }
+        r
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
 
@@ -332,7 +418,10 @@ async fn absolute(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body>
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| "/".into());
     let origin = match shared.settings.policy.egress.decide(&host) {
-        Decision::Deny => return Refusal::denied(&host).into_response(),
+        Decision::Deny => {
+            note_egress(&shared, &host, port, "deny", None);
+            return Refusal::denied(&host).into_response();
+        }
         Decision::Intercept => shared.target_for(&host, 443),
         Decision::Tunnel => {
             let scheme = req.uri().scheme_str().unwrap_or("http");

@@ -11,6 +11,7 @@ mod connect;
 pub mod encoding;
 mod gateway;
 mod pipeline;
+mod record;
 mod rewind;
 mod service;
 mod tls;
@@ -88,6 +89,8 @@ pub struct Settings {
     pub approvals: Arc<crate::approvals::Approvals>,
     /// The home directory guardrails expand `~` against.
     pub home: Option<std::path::PathBuf>,
+    /// The local record (`None` when `[audit] enabled = false`).
+    pub recorder: Option<Arc<crate::audit::recorder::Recorder>>,
 }
 
 /// Where a request goes.

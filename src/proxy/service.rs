@@ -15,7 +15,7 @@ use hyper::body::Incoming;
 
 use super::body::{self, Body, Relay};
 use super::upstream::Origin;
-use super::{gateway, pipeline, Shared, Target};
+use super::{gateway, pipeline, record, Shared, Target};
 use crate::anthropic::error::ApiError;
 
 /// Headers that describe one connection, never the message (RFC 9110
@@ -68,6 +68,8 @@ pub(super) fn error_response(err: &ApiError) -> Response<Body> {
     if !err.should_retry {
         h.insert("x-should-retry", HeaderValue::from_static("false"));
     }
+    // For the record: what hoopctl answered and why.
+    resp.extensions_mut().insert(err.clone());
     resp
 }
 
@@ -82,6 +84,15 @@ pub(super) async fn forward(
     let (mut parts, incoming) = req.into_parts();
     let method = parts.method.clone();
     strip_hop_by_hop(&mut parts.headers);
+    let client_host = parts
+        .uri
+        .host()
+        .map(str::to_string)
+        .or_else(|| {
+            let h = parts.headers.get(header::HOST)?.to_str().ok()?;
+            Some(h.rsplit_once(':').map_or(h, |(host, _)| host).to_string())
+        })
+        .unwrap_or_default();
     // The client sets Host (HTTP/1.1) or :authority (HTTP/2) from the URI.
     parts.headers.remove(header::HOST);
     parts.version = Version::HTTP_11;
@@ -93,11 +104,61 @@ pub(super) async fn forward(
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
     let session = || shared.sessions.get(session_id.as_deref());
+    let recorder = shared.settings.recorder.clone();
+    let record_session = recorder.as_ref().map(|r| {
+        let ua = parts
+            .headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok());
+        r.session(session_id.as_deref(), ua)
+    });
+    let note = |ev: crate::audit::event::Event| {
+        if let Some(r) = &recorder {
+            r.record(ev);
+        }
+    };
+    let note_error = |resp: &Response<Body>| {
+        if let (Some(err), Some(s)) = (resp.extensions().get::<ApiError>(), &record_session) {
+            note(record::error(
+                s.clone(),
+                &request_id,
+                err.status,
+                &err.message,
+            ));
+        }
+    };
     let outgoing = match pipeline::request_body(shared, &mut parts, incoming, &path, session).await
     {
         Ok(o) => o,
-        Err(answer) => return answer,
+        Err(answer) => {
+            note_error(&answer);
+            return answer;
+        }
     };
+    if let (Some(r), Some(s)) = (&recorder, &record_session) {
+        let ev = record::request(
+            s.clone(),
+            &request_id,
+            &method,
+            &client_host,
+            path_and_query,
+            &parts.headers,
+            outgoing.replay.as_ref(),
+            &outgoing.masked,
+        );
+        // Recorded before it leaves: a request that was sent is never lost.
+        if let Err(why) = r.durable(ev).await {
+            let err = ApiError::new(
+                503,
+                format!(
+                    "hoopctl could not record this request, so it was not sent ({why}). The policy \
+                     sets [audit] fail_closed = true: free disk space or fix the data directory \
+                     (or set fail_closed = false to keep working unrecorded)"
+                ),
+            );
+            return error_response(&err);
+        }
+    }
     let messages = method == http::Method::POST && path == "/v1/messages";
     if messages {
         // The inspector reads the answer; plain bytes save decoding them.
@@ -154,6 +215,18 @@ pub(super) async fn forward(
         Ok(resp) => resp,
         Err(ours) => {
             publish_response(shared, &request_id, ours.status().as_u16(), started);
+            if ours.extensions().get::<ApiError>().is_some() {
+                note_error(&ours);
+            } else if let Some(s) = &record_session {
+                let ms = started.elapsed().as_millis() as u64;
+                note(record::response_head(
+                    s.clone(),
+                    &request_id,
+                    ours.status().as_u16(),
+                    ms,
+                    ours.headers(),
+                ));
+            }
             return ours;
         }
     };
@@ -183,17 +256,46 @@ pub(super) async fn forward(
             policy: policy.clone(),
             approvals: shared.settings.approvals.clone(),
             bus: shared.settings.bus.clone(),
-            request_id,
+            request_id: request_id.clone(),
             session: session_id,
             rehydrate,
+            record: recorder
+                .clone()
+                .zip(record_session.clone())
+                .map(|(recorder, session)| crate::inspect::stream::Record {
+                    recorder,
+                    session,
+                    status: parts.status.as_u16(),
+                    started,
+                }),
         };
         return match pipeline::response_body(shared, &mut parts, incoming, ctx).await {
             Ok(body) => Response::from_parts(parts, body),
             Err(incoming) => {
+                if let Some(s) = &record_session {
+                    let ms = started.elapsed().as_millis() as u64;
+                    note(record::response_head(
+                        s.clone(),
+                        &request_id,
+                        parts.status.as_u16(),
+                        ms,
+                        &parts.headers,
+                    ));
+                }
                 let relay = Relay::new(incoming, sse, upstream);
                 Response::from_parts(parts, relay.boxed_unsync())
             }
         };
+    }
+    if let Some(s) = &record_session {
+        let ms = started.elapsed().as_millis() as u64;
+        note(record::response_head(
+            s.clone(),
+            &request_id,
+            parts.status.as_u16(),
+            ms,
+            &parts.headers,
+        ));
     }
     let relay = Relay::new(incoming, sse, upstream);
     Response::from_parts(parts, relay.boxed_unsync())

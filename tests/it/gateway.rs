@@ -4,7 +4,7 @@
 //! between; the real Claude Code where the agent's side matters.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -12,7 +12,7 @@ use serde_json::Value;
 use crate::support::fake_anthropic::{FakeAnthropic, Script};
 use crate::support::gateway::{Decision, Gateway, GatewayConfig};
 use crate::support::oidc::{self, Provider};
-use crate::support::{require, Env, Proxy};
+use crate::support::{curl_messages, require, Env, Proxy};
 
 const AGENT_KEY: &str = "sk-ant-agent-own-key-must-not-leave";
 
@@ -134,50 +134,6 @@ impl World {
         }
         cmd.output().unwrap()
     }
-}
-
-/// `POST /v1/messages` through the proxy with curl, carrying the agent's own key.
-fn curl_messages(proxy: &Proxy, prompt: &str) -> (u16, Value, Duration) {
-    let body = serde_json::json!({
-        "model": "claude-sonnet-4-5",
-        "max_tokens": 16,
-        "messages": [{"role": "user", "content": prompt}],
-    })
-    .to_string();
-    let started = Instant::now();
-    let out = Command::new("curl")
-        .args(["-sS", "--max-time", "40", "--proxy", &proxy.proxy_url])
-        .arg("--cacert")
-        .arg(&proxy.ca_cert)
-        .args([
-            "-H",
-            "content-type: application/json",
-            "-H",
-            "anthropic-version: 2023-06-01",
-            "-H",
-            &format!("x-api-key: {AGENT_KEY}"),
-            "--data-binary",
-            &body,
-            "-w",
-            "\n%{http_code}",
-            "https://api.anthropic.com/v1/messages",
-        ])
-        .env_remove("HTTPS_PROXY")
-        .env_remove("https_proxy")
-        .env_remove("NO_PROXY")
-        .env_remove("no_proxy")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let elapsed = started.elapsed();
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let (json, code) = stdout.rsplit_once('\n').unwrap_or(("", &stdout));
-    let code: u16 = code
-        .trim()
-        .parse()
-        .unwrap_or_else(|_| panic!("curl: {}", text(&out)));
-    let json = serde_json::from_str(json).unwrap_or(Value::String(json.to_string()));
-    (code, json, elapsed)
 }
 
 fn error_message(v: &Value) -> String {
@@ -359,7 +315,7 @@ fn an_expiring_credential_is_renewed_before_it_lapses() {
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut n = 0;
     while Instant::now() < deadline {
-        let (status, body, _) = curl_messages(&proxy, &format!("request {n}"));
+        let (status, body, _) = curl_messages(&proxy, AGENT_KEY, &format!("request {n}"));
         assert_eq!(status, 200, "request {n}: {body}");
         n += 1;
         std::thread::sleep(Duration::from_millis(300));
@@ -386,14 +342,14 @@ fn a_revoked_credential_is_renewed_once_then_login_is_asked_for() {
     w.login();
     let mut proxy = w.start_proxy(&[]);
     assert!(proxy.ready["gateway"]["expires_at"].is_null());
-    let (status, body, _) = curl_messages(&proxy, "first");
+    let (status, body, _) = curl_messages(&proxy, AGENT_KEY, "first");
     assert_eq!(status, 200, "{body}");
 
     // Revoked at the gateway: the next request is refused once, hoopctl
     // renews the credential and sends it again; the agent sees a success.
     let first = w.gateway.credentials()[0].clone();
     w.gateway.revoke(&first.id);
-    let (status, body, _) = curl_messages(&proxy, "second");
+    let (status, body, _) = curl_messages(&proxy, AGENT_KEY, "second");
     assert_eq!(status, 200, "{body}");
     let creds = w.gateway.credentials();
     assert_eq!(creds.len(), 2);
@@ -413,7 +369,7 @@ fn a_revoked_credential_is_renewed_once_then_login_is_asked_for() {
     // refusal cannot be mended, and the agent is told to log in.
     w.env.run_ok(&["logout"]);
     w.gateway.revoke(&creds[1].id);
-    let (status, body, _) = curl_messages(&proxy, "third");
+    let (status, body, _) = curl_messages(&proxy, AGENT_KEY, "third");
     assert_eq!(status, 401, "{body}");
     let message = error_message(&body);
     assert!(message.contains("hoopctl login"), "{message}");
@@ -426,18 +382,18 @@ fn the_gateway_going_down_fails_fast_and_coming_back_works_again() {
     let w = World::new(Script::default(), |c| c.default_duration = Some(600));
     w.login();
     let mut proxy = w.start_proxy(&[]);
-    let (status, body, _) = curl_messages(&proxy, "up");
+    let (status, body, _) = curl_messages(&proxy, AGENT_KEY, "up");
     assert_eq!(status, 200, "{body}");
 
     w.gateway.stop();
-    let (status, body, took) = curl_messages(&proxy, "down");
+    let (status, body, took) = curl_messages(&proxy, AGENT_KEY, "down");
     assert_eq!(status, 502, "{body}");
     assert!(took < Duration::from_secs(3), "took {took:?}");
     let message = error_message(&body);
     assert!(message.contains("could not reach the gateway"), "{message}");
 
     w.gateway.restart();
-    let (status, body, _) = curl_messages(&proxy, "back");
+    let (status, body, _) = curl_messages(&proxy, AGENT_KEY, "back");
     assert_eq!(status, 200, "{body}");
     assert_eq!(w.gateway.credentials().len(), 1);
     proxy.stop();
@@ -453,7 +409,7 @@ fn gateway_errors_reach_the_agent_in_anthropic_shape() {
     let mut proxy = w.start_proxy(&[]);
     w.gateway
         .fail_proxy(1, 503, "upstream pool exhausted, try later");
-    let (status, body, _) = curl_messages(&proxy, "x");
+    let (status, body, _) = curl_messages(&proxy, AGENT_KEY, "x");
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["error"]["type"], "api_error", "{body}");
     let message = error_message(&body);
@@ -466,7 +422,7 @@ fn gateway_errors_reach_the_agent_in_anthropic_shape() {
         proxy.ready["upstream"],
         format!("https://localhost:{}", w.gateway.proxy_port())
     );
-    let (status, body, _) = curl_messages(&proxy, "y");
+    let (status, body, _) = curl_messages(&proxy, AGENT_KEY, "y");
     assert_eq!(status, 200, "{body}");
     proxy.stop();
 }

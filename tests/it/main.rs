@@ -12,3 +12,4 @@ mod inspect;
 mod login;
 mod policy;
 mod proxy;
+mod sessions;

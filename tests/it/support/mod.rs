@@ -249,3 +249,49 @@ pub fn require(program: &str) {
 pub fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
+
+/// `POST /v1/messages` (not streamed) through a running proxy with curl,
+/// carrying `api_key` as the agent's own key: (status, JSON body, time taken).
+pub fn curl_messages(proxy: &Proxy, api_key: &str, prompt: &str) -> (u16, Value, Duration) {
+    require("curl");
+    let body = serde_json::json!({
+        "model": "claude-sonnet-4-5",
+        "max_tokens": 16,
+        "messages": [{"role": "user", "content": prompt}],
+    })
+    .to_string();
+    let started = std::time::Instant::now();
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "40", "--proxy", &proxy.proxy_url])
+        .arg("--cacert")
+        .arg(&proxy.ca_cert)
+        .args([
+            "-H",
+            "content-type: application/json",
+            "-H",
+            "anthropic-version: 2023-06-01",
+            "-H",
+            &format!("x-api-key: {api_key}"),
+            "--data-binary",
+            &body,
+            "-w",
+            "\n%{http_code}",
+            "https://api.anthropic.com/v1/messages",
+        ])
+        .env_remove("HTTPS_PROXY")
+        .env_remove("https_proxy")
+        .env_remove("NO_PROXY")
+        .env_remove("no_proxy")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let elapsed = started.elapsed();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (json, code) = stdout.rsplit_once('\n').unwrap_or(("", &stdout));
+    let code: u16 = code
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("curl: {stdout}{}", String::from_utf8_lossy(&out.stderr)));
+    let json = serde_json::from_str(json).unwrap_or(Value::String(json.to_string()));
+    (code, json, elapsed)
+}

@@ -1,0 +1,428 @@
+//! `hoopctl sessions list|show|search|export|verify`: the local record.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context as _};
+use clap::{Subcommand, ValueEnum};
+use serde::Serialize;
+use serde_json::Value;
+
+use super::output::{emit, Format};
+use super::Context;
+use crate::audit::store::{Reader, SessionSummary, StoredEvent};
+
+#[derive(Debug, Subcommand)]
+pub enum SessionsCommand {
+    /// Recorded sessions, newest first.
+    List {
+        /// Only sessions active since T (RFC 3339, a date, or an age like 30m, 24h, 7d).
+        #[arg(long, value_name = "T")]
+        since: Option<String>,
+        #[arg(long, value_name = "N", default_value_t = 50)]
+        limit: usize,
+    },
+    /// Every event of one session, in order: requests, answers, tool calls and decisions.
+    ///
+    /// ID is a session id (or a unique prefix of at least 4 characters) or
+    /// Claude Code's session id.
+    Show {
+        id: String,
+        /// Also print the recorded bodies (masked requests, assembled answers).
+        #[arg(long)]
+        bodies: bool,
+    },
+    /// Full-text search over prompts, answers and commands, e.g. `'DROP TABLE'`.
+    ///
+    /// Every word must match (in any order); `--raw` takes SQLite FTS5
+    /// syntax instead (`"rm -rf" OR chmod`, `drop*`).
+    Search {
+        query: String,
+        #[arg(long)]
+        raw: bool,
+        #[arg(long, value_name = "N", default_value_t = 50)]
+        limit: usize,
+    },
+    /// Stream events as JSON lines (one object per event), for a SIEM.
+    Export {
+        #[arg(long, value_enum, default_value_t = ExportFormat::Jsonl)]
+        format: ExportFormat,
+        /// Only events since T (RFC 3339, a date, or an age like 30m, 24h, 7d).
+        #[arg(long, value_name = "T")]
+        since: Option<String>,
+        /// Only this session.
+        #[arg(long, value_name = "ID")]
+        session: Option<String>,
+    },
+    /// Check the hash chains: report the first broken link of each session.
+    ///
+    /// Exits 0 when every chain is intact, 1 when one is not.
+    Verify {
+        /// One session (default: all).
+        id: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ExportFormat {
+    /// One JSON object per line.
+    Jsonl,
+}
+
+/// `--since`: RFC 3339, `YYYY-MM-DD` (UTC midnight) or an age (`90s`, `30m`, `24h`, `7d`).
+pub fn parse_since(s: &str) -> anyhow::Result<i64> {
+    let s = s.trim();
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Ok(t.timestamp_millis());
+    }
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        if let Some(t) = d.and_hms_opt(0, 0, 0) {
+            return Ok(t.and_utc().timestamp_millis());
+        }
+    }
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: i64 = num.parse().with_context(|| {
+        format!("--since {s:?}: use RFC 3339, YYYY-MM-DD, or an age like 30m, 24h, 7d")
+    })?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        "w" => n * 7 * 86_400,
+        _ => bail!("--since {s:?}: the unit must be s, m, h, d or w"),
+    };
+    Ok(chrono::Utc::now().timestamp_millis() - secs * 1000)
+}
+
+fn time(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.format("%Y-%m-%d %H:%M:%SZ").to_string())
+        .unwrap_or_else(|| ms.to_string())
+}
+
+fn clock(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.format("%H:%M:%S%.3f").to_string())
+        .unwrap_or_else(|| ms.to_string())
+}
+
+fn one_line(s: &str, max: usize) -> String {
+    let flat: String = s
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let flat = flat.trim();
+    if flat.chars().count() > max {
+        format!("{}…", flat.chars().take(max).collect::<String>())
+    } else {
+        flat.to_string()
+    }
+}
+
+fn bytes(n: u64) -> String {
+    match n {
+        n if n >= 1 << 20 => format!("{:.1} MiB", n as f64 / (1u64 << 20) as f64),
+        n if n >= 1 << 10 => format!("{:.1} KiB", n as f64 / 1024.0),
+        n => format!("{n} B"),
+    }
+}
+
+/// One line saying what an event was.
+pub fn describe(ev: &StoredEvent) -> String {
+    let d = &ev.data;
+    let s = |k: &str| d[k].as_str().unwrap_or("").to_string();
+    match ev.kind.as_str() {
+        "request" => {
+            let mut out = format!("{} {}{}", s("method"), s("host"), s("path"));
+            if let Some(m) = d["model"].as_str() {
+                out.push_str(&format!(" model={m}"));
+            }
+            if let Some(n) = d["body_bytes"].as_u64() {
+                out.push_str(&format!(" {}", bytes(n)));
+            }
+            if let Some(masked) = d["masked"].as_object().filter(|m| !m.is_empty()) {
+                let list: Vec<String> = masked
+                    .iter()
+                    .map(|(k, v)| format!("{k}×{}", v.as_u64().unwrap_or(0)))
+                    .collect();
+                out.push_str(&format!(" masked[{}]", list.join(",")));
+            }
+            out
+        }
+        "response" => {
+            let mut out = format!("{} in {} ms", d["status"], d["latency_ms"]);
+            if let Some(m) = d["model"].as_str() {
+                out.push_str(&format!(" {m}"));
+            }
+            if let Some(r) = d["stop_reason"].as_str() {
+                out.push_str(&format!(" stop={r}"));
+            }
+            if let (Some(i), Some(o)) = (
+                d["usage"]["input_tokens"].as_u64(),
+                d["usage"]["output_tokens"].as_u64(),
+            ) {
+                out.push_str(&format!(" tokens={i}/{o}"));
+            }
+            if let Some(calls) = d["tool_calls"].as_array().filter(|c| !c.is_empty()) {
+                let names: Vec<&str> = calls.iter().filter_map(|c| c["name"].as_str()).collect();
+                out.push_str(&format!(" tools=[{}]", names.join(",")));
+            }
+            if let Some(e) = d["ended"].as_str().filter(|e| *e != "complete") {
+                out.push_str(&format!(" ({e})"));
+            }
+            out
+        }
+        "tool_call" => {
+            let mut out = format!(
+                "{} `{}` → {}",
+                s("tool"),
+                one_line(&s("summary"), 100),
+                s("decision")
+            );
+            if let Some(r) = d["rule"].as_str() {
+                out.push_str(&format!(" (rule {r})"));
+            }
+            out
+        }
+        "decision" => format!(
+            "{} {} `{}` {} by {}{}",
+            s("approval_id"),
+            s("tool"),
+            one_line(&s("summary"), 80),
+            if d["approved"] == true {
+                "approved"
+            } else {
+                "denied"
+            },
+            s("by"),
+            d["reason"]
+                .as_str()
+                .map(|r| format!(": {r}"))
+                .unwrap_or_default()
+        ),
+        "egress" => {
+            let mut out = format!("CONNECT {}:{} {}", s("host"), d["port"], s("decision"));
+            if let (Some(u), Some(dn)) = (d["bytes_up"].as_u64(), d["bytes_down"].as_u64()) {
+                out.push_str(&format!(" ↑{} ↓{}", bytes(u), bytes(dn)));
+            }
+            out
+        }
+        "error" => format!("{} {}", d["status"], one_line(&s("message"), 160)),
+        _ => one_line(&d.to_string(), 160),
+    }
+}
+
+fn reader(ctx: &Context) -> anyhow::Result<Reader> {
+    Ok(Reader::open(&ctx.dirs.audit_db())?)
+}
+
+#[derive(Serialize)]
+struct Shown {
+    session: SessionSummary,
+    events: Vec<Value>,
+}
+
+#[derive(Serialize)]
+struct Found {
+    query: String,
+    hits: Vec<Value>,
+}
+
+pub fn run(ctx: &Context, cmd: SessionsCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        SessionsCommand::List { since, limit } => {
+            let since = since.as_deref().map(parse_since).transpose()?;
+            let list = reader(ctx)?.sessions(since, limit)?;
+            emit(ctx.output, &list, |list| {
+                if list.is_empty() {
+                    return "No recorded sessions.".into();
+                }
+                let mut out = format!(
+                    "{:<16}  {:<20}  {:<20}  {:<7}  {:>6}  {:<24}  {}\n",
+                    "ID", "STARTED", "LAST", "MODE", "EVENTS", "USER", "AGENT SESSION"
+                );
+                for s in list {
+                    out.push_str(&format!(
+                        "{:<16}  {:<20}  {:<20}  {:<7}  {:>6}  {:<24}  {}\n",
+                        s.id,
+                        time(s.started_at_ms),
+                        time(s.last_at_ms),
+                        s.mode,
+                        s.events,
+                        one_line(s.user.as_deref().unwrap_or("-"), 24),
+                        s.agent_session.as_deref().unwrap_or("(proxy)"),
+                    ));
+                }
+                out
+            });
+        }
+        SessionsCommand::Show { id, bodies } => {
+            let r = reader(ctx)?;
+            let session = r.resolve(&id)?;
+            let events = r.events(&session.id)?;
+            let shown = Shown {
+                session,
+                events: events.iter().map(StoredEvent::to_json).collect(),
+            };
+            emit(ctx.output, &shown, |sh| {
+                let s = &sh.session;
+                let mut out = format!(
+                    "Session {} ({} events)\n  agent session: {}\n  started:       {}\n  user:          {}\n  mode:          {}{}\n  client:        {}\n  proxy run:     {} (profile {})\n\n",
+                    s.id,
+                    s.events,
+                    s.agent_session.as_deref().unwrap_or("none (proxy-level events)"),
+                    time(s.started_at_ms),
+                    s.user.as_deref().unwrap_or("not logged in"),
+                    s.mode,
+                    s.gateway.as_deref().map(|g| format!(" via {g}")).unwrap_or_default(),
+                    s.user_agent.as_deref().unwrap_or("-"),
+                    s.run_id,
+                    s.profile,
+                );
+                for ev in &events {
+                    out.push_str(&format!(
+                        "#{:<4} {}  {:<9}  {}\n",
+                        ev.seq,
+                        clock(ev.at_ms),
+                        ev.kind,
+                        describe(ev)
+                    ));
+                    if bodies {
+                        if let Some(b) = &ev.body {
+                            let text = String::from_utf8_lossy(b);
+                            for line in text.lines() {
+                                out.push_str(&format!("        | {line}\n"));
+                            }
+                        }
+                    }
+                }
+                out
+            });
+        }
+        SessionsCommand::Search { query, raw, limit } => {
+            let hits = reader(ctx)?.search(&query, raw, limit)?;
+            let found = Found {
+                query: query.clone(),
+                hits: hits
+                    .iter()
+                    .map(|h| {
+                        let mut v = h.event.to_json();
+                        v["snippet"] = Value::String(h.snippet.clone());
+                        v
+                    })
+                    .collect(),
+            };
+            emit(ctx.output, &found, |_| {
+                if hits.is_empty() {
+                    return format!("Nothing recorded matches {query:?}.");
+                }
+                let mut out = String::new();
+                for h in &hits {
+                    let ev = &h.event;
+                    out.push_str(&format!(
+                        "{} #{:<4} {}  {:<9}  {}\n        {}\n",
+                        ev.session_id,
+                        ev.seq,
+                        time(ev.at_ms),
+                        ev.kind,
+                        describe(ev),
+                        one_line(&h.snippet, 160)
+                    ));
+                }
+                out.push_str(&format!(
+                    "{} match(es); `hoopctl sessions show ID` shows a whole session.",
+                    hits.len()
+                ));
+                out
+            });
+        }
+        SessionsCommand::Export {
+            format: ExportFormat::Jsonl,
+            since,
+            session,
+        } => {
+            let since = since.as_deref().map(parse_since).transpose()?;
+            let r = reader(ctx)?;
+            let session = match session {
+                Some(id) => Some(r.resolve(&id)?.id),
+                None => None,
+            };
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::new(stdout.lock());
+            let mut broken_pipe = false;
+            let n = r.export(since, session.as_deref(), &mut |ev| {
+                if broken_pipe {
+                    return Ok(());
+                }
+                let line = ev.to_json().to_string();
+                if writeln!(out, "{line}").is_err() {
+                    broken_pipe = true;
+                }
+                Ok(())
+            })?;
+            let _ = out.flush();
+            if ctx.output == Format::Text && !broken_pipe {
+                eprintln!("exported {n} event(s)");
+            }
+        }
+        SessionsCommand::Verify { id } => {
+            let r = reader(ctx)?;
+            let session = match id {
+                Some(id) => Some(r.resolve(&id)?.id),
+                None => None,
+            };
+            let verdicts = r.verify(session.as_deref())?;
+            let ok = verdicts.iter().all(|v| v.ok);
+            emit(ctx.output, &verdicts, |vs| {
+                let mut out = String::new();
+                for v in vs {
+                    match &v.first_broken {
+                        None => out
+                            .push_str(&format!("{}  ok      {} events\n", v.session_id, v.events)),
+                        Some(b) => out.push_str(&format!(
+                            "{}  BROKEN  at #{}: {}\n",
+                            v.session_id, b.seq, b.reason
+                        )),
+                    }
+                }
+                let bad = vs.iter().filter(|v| !v.ok).count();
+                if bad == 0 {
+                    out.push_str(&format!(
+                        "{} session(s) verified: every hash chain is intact.",
+                        vs.len()
+                    ));
+                } else {
+                    out.push_str(&format!(
+                        "{bad} of {} session(s) FAILED verification: the record was altered after it was written.",
+                        vs.len()
+                    ));
+                }
+                out
+            });
+            if !ok {
+                return Ok(ExitCode::from(1));
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_since;
+
+    #[test]
+    fn since_takes_times_dates_and_ages() {
+        assert_eq!(
+            parse_since("2026-11-22T10:00:00Z").unwrap(),
+            1_795_341_600_000
+        );
+        assert_eq!(parse_since("2026-11-22").unwrap(), 1_795_305_600_000);
+        let now = chrono::Utc::now().timestamp_millis();
+        let d = parse_since("2h").unwrap();
+        assert!((now - d - 7_200_000).abs() < 5_000);
+        assert!(parse_since("yesterday").is_err());
+        assert!(parse_since("3y").is_err());
+    }
+}

@@ -1,0 +1,701 @@
+//! The local record: a real Claude Code session recorded, searched,
+//! exported and verified; tampering with the sqlite3 CLI detected; nothing
+//! lost to kill -9; fail_closed; webhook shipping through a receiver that
+//! goes down and comes back.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::support::fake_anthropic::{FakeAnthropic, Script};
+use crate::support::{curl_messages, require, Env};
+
+const KEY: &str = "sk-ant-agent-key-for-the-record";
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn db(env: &Env) -> PathBuf {
+    env.path("data/audit.db")
+}
+
+fn json_out(env: &Env, args: &[&str]) -> Value {
+    let mut all = vec!["--output", "json"];
+    all.extend_from_slice(args);
+    serde_json::from_str(&env.run_ok(&all)).unwrap()
+}
+
+fn export(env: &Env, extra: &[&str]) -> Vec<Value> {
+    let mut args = vec!["sessions", "export", "--format", "jsonl"];
+    args.extend_from_slice(extra);
+    env.run_ok(&args)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// `hoopctl sessions verify [ID]` on a database file: (exit code, JSON verdicts).
+fn verify_db(env: &Env, id: Option<&str>) -> (i32, Value) {
+    let mut cmd = env.cmd();
+    cmd.args(["--output", "json", "sessions", "verify"]);
+    if let Some(id) = id {
+        cmd.arg(id);
+    }
+    let out = cmd.stdin(Stdio::null()).output().unwrap();
+    let v = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out)));
+    (out.status.code().unwrap_or(-1), v)
+}
+
+fn sqlite(db: &Path, sql: &str) -> String {
+    require("sqlite3");
+    let out = Command::new("sqlite3")
+        .arg(db)
+        .arg(sql)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "sqlite3 {sql}: {}", text(&out));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn write_policy(env: &Env, text: &str) -> PathBuf {
+    let p = env.path("policy.toml");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+#[test]
+fn a_claude_code_session_is_recorded_searched_exported_and_verified() {
+    require("claude");
+    let env = Env::new();
+    let work = tempfile::tempdir().unwrap();
+    let target = tempfile::tempdir().unwrap();
+    let marker = target.path().join("marker");
+    let fake = FakeAnthropic::start(Script::bash(format!("touch {}", marker.display()))).unwrap();
+    let mut cmd = env.cmd();
+    cmd.args([
+        "connect",
+        "claude-code",
+        "--direct",
+        "--upstream",
+        &fake.url(),
+        "--",
+    ])
+    .args([
+        "claude",
+        "-p",
+        &format!(
+            "Create the marker file in {}, write to alice@example.com, and never DROP TABLE users",
+            target.path().display()
+        ),
+        "--allowedTools",
+        "Bash",
+    ])
+    .env("ANTHROPIC_API_KEY", KEY)
+    .env("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
+    .env("DISABLE_AUTOUPDATER", "1")
+    .env_remove("ANTHROPIC_BASE_URL")
+    .current_dir(work.path())
+    .stdin(Stdio::null());
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(marker.exists());
+
+    // list: the agent's session, with its client and mode.
+    let list = json_out(&env, &["sessions", "list"]);
+    let sessions = list.as_array().unwrap();
+    let agent = sessions
+        .iter()
+        .find(|s| s["agent_session"].is_string())
+        .unwrap_or_else(|| panic!("no agent session recorded: {list}"));
+    let id = agent["id"].as_str().unwrap().to_string();
+    assert_eq!(agent["mode"], "direct");
+    assert!(
+        agent["user_agent"]
+            .as_str()
+            .unwrap_or("")
+            .contains("claude-cli"),
+        "{agent}"
+    );
+
+    // show: the request as it left (masked), the answer with its tool call,
+    // and the decision on it.
+    let shown = json_out(&env, &["sessions", "show", &id]);
+    let events = shown["events"].as_array().unwrap();
+    let kinds: Vec<&str> = events.iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    assert!(kinds.contains(&"request"), "{kinds:?}");
+    let tool_call = events
+        .iter()
+        .find(|e| e["kind"] == "tool_call")
+        .unwrap_or_else(|| panic!("no tool call: {kinds:?}"));
+    assert_eq!(tool_call["data"]["tool"], "Bash");
+    assert_eq!(tool_call["data"]["decision"], "allowed");
+    assert!(tool_call["data"]["summary"]
+        .as_str()
+        .unwrap()
+        .contains("touch"));
+    let answer = events
+        .iter()
+        .find(|e| e["kind"] == "response" && e["data"]["stop_reason"] == "tool_use")
+        .unwrap_or_else(|| panic!("no tool_use answer: {kinds:?}"));
+    assert_eq!(answer["data"]["tool_calls"][0]["name"], "Bash");
+    assert!(answer["body"]["tool_calls"][0]["input"]["command"]
+        .as_str()
+        .unwrap()
+        .contains("touch"));
+    let seqs: Vec<i64> = events.iter().map(|e| e["seq"].as_i64().unwrap()).collect();
+    assert_eq!(seqs, (1..=seqs.len() as i64).collect::<Vec<_>>());
+    // Only masked content, no key: the export holds the placeholder, never the address.
+    let all = export(&env, &[]);
+    let dump = serde_json::to_string(&all).unwrap();
+    assert!(
+        dump.contains("<EMAIL_1>"),
+        "the masked prompt is not recorded"
+    );
+    assert!(
+        !dump.contains("alice@example.com"),
+        "an unmasked address was recorded"
+    );
+    assert!(!dump.contains(KEY), "the agent's key was recorded");
+    let request = events
+        .iter()
+        .find(|e| {
+            e["kind"] == "request"
+                && e["data"]["path"]
+                    .as_str()
+                    .unwrap_or("")
+                    .starts_with("/v1/messages")
+        })
+        .unwrap();
+    assert_eq!(request["data"]["headers"]["x-api-key"], "(redacted)");
+    assert_eq!(request["data"]["masked"]["email"], 1);
+
+    // search: the prompt and the command.
+    let found = json_out(&env, &["sessions", "search", "DROP TABLE"]);
+    let hits = found["hits"].as_array().unwrap();
+    assert!(
+        hits.iter()
+            .any(|h| h["session"] == id.as_str() && h["kind"] == "request"),
+        "{found}"
+    );
+    let found = json_out(&env, &["sessions", "search", "touch"]);
+    assert!(
+        found["hits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|h| h["kind"] == "tool_call"),
+        "{found}"
+    );
+    let text_out = env.run_ok(&["sessions", "search", "DROP TABLE"]);
+    assert!(text_out.contains(&id), "{text_out}");
+
+    // export of one session: one JSON object per event, in order.
+    let one = export(&env, &["--session", &id]);
+    assert_eq!(one.len(), events.len());
+    assert!(one.iter().all(|e| e["session"] == id.as_str()));
+    assert!(export(&env, &["--since", "2099-01-01"]).is_empty());
+
+    // verify: intact.
+    let (code, verdicts) = verify_db(&env, None);
+    assert_eq!(code, 0, "{verdicts}");
+    assert!(verdicts.as_array().unwrap().iter().all(|v| v["ok"] == true));
+    let human = env.run_ok(&["sessions", "show", &id]);
+    assert!(
+        human.contains("tool_call") && human.contains("Bash"),
+        "{human}"
+    );
+}
+
+/// Records a session of `n` requests through a foreground proxy; returns its id.
+fn record_some(env: &Env, n: usize) -> String {
+    let fake = FakeAnthropic::start(Script::default()).unwrap();
+    let mut proxy = env.start_proxy(&["--upstream", &fake.url()]);
+    for i in 0..n {
+        let (status, body, _) = curl_messages(&proxy, KEY, &format!("prompt number {i}"));
+        assert_eq!(status, 200, "{body}");
+    }
+    proxy.stop();
+    let list = json_out(env, &["sessions", "list"]);
+    list.as_array()
+        .unwrap()
+        .iter()
+        .max_by_key(|s| s["events"].as_i64().unwrap_or(0))
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn edits_deletions_and_reordering_with_sqlite3_are_detected() {
+    let pristine = Env::new();
+    let id = record_some(&pristine, 4);
+    let (code, _) = verify_db(&pristine, Some(&id));
+    assert_eq!(code, 0);
+    let events: i64 = sqlite(
+        &db(&pristine),
+        &format!("SELECT count(*) FROM events WHERE session_id = '{id}'"),
+    )
+    .parse()
+    .unwrap();
+    assert!(events >= 8, "{events} events");
+
+    let tamper = |sql: &str| -> Value {
+        let env = Env::new();
+        std::fs::create_dir_all(env.path("data")).unwrap();
+        // A consistent copy (the WAL folded in), then the edit.
+        sqlite(
+            &db(&pristine),
+            &format!("VACUUM INTO '{}'", db(&env).display()),
+        );
+        sqlite(&db(&env), &sql.replace("ID", &id));
+        let (code, verdicts) = verify_db(&env, Some(&id));
+        assert_eq!(code, 1, "{sql}: not detected: {verdicts}");
+        verdicts[0]["first_broken"].clone()
+    };
+    // Per curl request: egress (CONNECT), request, response.
+    assert_eq!(
+        sqlite(
+            &db(&pristine),
+            &format!(
+                "SELECT kind FROM events WHERE session_id = '{id}' AND seq IN (2, 3) ORDER BY seq"
+            )
+        ),
+        "request\nresponse"
+    );
+    // An edited answer.
+    let broken = tamper("UPDATE events SET data = json_set(data, '$.status', 500) WHERE session_id = 'ID' AND seq = 3");
+    assert_eq!(broken["seq"], 3, "{broken}");
+    // An edited (compressed) prompt body.
+    let broken =
+        tamper("UPDATE events SET body = zeroblob(16) WHERE session_id = 'ID' AND seq = 5");
+    assert_eq!(broken["seq"], 5, "{broken}");
+    // An edited time.
+    let broken = tamper("UPDATE events SET at = at + 1000 WHERE session_id = 'ID' AND seq = 2");
+    assert_eq!(broken["seq"], 2, "{broken}");
+    // A deleted event in the middle.
+    let broken = tamper("DELETE FROM events WHERE session_id = 'ID' AND seq = 4");
+    assert!(broken["seq"] == 4 || broken["seq"] == 5, "{broken}");
+    // The last event deleted.
+    let broken = tamper("DELETE FROM events WHERE session_id = 'ID' AND seq = (SELECT max(seq) FROM events WHERE session_id = 'ID')");
+    assert!(!broken.is_null());
+    // Two events swapped.
+    let broken = tamper(
+        "UPDATE events SET seq = -1 WHERE session_id = 'ID' AND seq = 2; \
+         UPDATE events SET seq = 2 WHERE session_id = 'ID' AND seq = 3; \
+         UPDATE events SET seq = 3 WHERE session_id = 'ID' AND seq = -1;",
+    );
+    assert_eq!(broken["seq"], 2, "{broken}");
+    // The human report names the link.
+    let env = Env::new();
+    std::fs::create_dir_all(env.path("data")).unwrap();
+    sqlite(
+        &db(&pristine),
+        &format!("VACUUM INTO '{}'", db(&env).display()),
+    );
+    sqlite(
+        &db(&env),
+        &format!("DELETE FROM events WHERE session_id = '{id}' AND seq = 2"),
+    );
+    let out = env
+        .cmd()
+        .args(["sessions", "verify"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).contains("BROKEN"), "{}", text(&out));
+}
+
+#[test]
+fn kill_9_loses_no_request_that_left_the_machine() {
+    let env = Env::new();
+    let fake =
+        FakeAnthropic::start(Script::default().with_event_delay(Duration::from_millis(5))).unwrap();
+    let mut proxy = env.start_proxy(&["--upstream", &fake.url()]);
+    let proxy_url = proxy.proxy_url.clone();
+    let ca = proxy.ca_cert.clone();
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut clients = Vec::new();
+    for c in 0..4 {
+        let (proxy_url, ca, stop) = (proxy_url.clone(), ca.clone(), stop.clone());
+        clients.push(std::thread::spawn(move || {
+            let mut i = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let body = serde_json::json!({
+                    "model": "m", "max_tokens": 5,
+                    "messages": [{"role": "user", "content": format!("client {c} request {i}")}],
+                })
+                .to_string();
+                let _ = Command::new("curl")
+                    .args([
+                        "-sS",
+                        "-o",
+                        "/dev/null",
+                        "--max-time",
+                        "5",
+                        "--proxy",
+                        &proxy_url,
+                    ])
+                    .arg("--cacert")
+                    .arg(&ca)
+                    .args([
+                        "-H",
+                        "content-type: application/json",
+                        "-H",
+                        &format!("x-api-key: {KEY}"),
+                    ])
+                    .args([
+                        "--data-binary",
+                        &body,
+                        "https://api.anthropic.com/v1/messages",
+                    ])
+                    .stdin(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status();
+                i += 1;
+            }
+        }));
+    }
+    assert!(fake.wait_until(Duration::from_secs(20), |r| r.len() >= 20));
+    // kill -9 in the middle of the traffic.
+    crate::support::signal(&proxy.child, "KILL");
+    let _ = proxy.wait_exit(Duration::from_secs(5));
+    stop.store(true, Ordering::Relaxed);
+    for c in clients {
+        c.join().unwrap();
+    }
+    let sent: Vec<String> = fake
+        .messages_requests()
+        .iter()
+        .filter_map(|b| b["messages"][0]["content"].as_str().map(str::to_string))
+        .collect();
+    assert!(sent.len() >= 20);
+    let recorded: std::collections::HashSet<String> = export(&env, &[])
+        .iter()
+        .filter(|e| e["kind"] == "request")
+        .filter_map(|e| {
+            e["body"]["messages"][0]["content"]
+                .as_str()
+                .map(str::to_string)
+        })
+        .collect();
+    let lost: Vec<&String> = sent.iter().filter(|p| !recorded.contains(*p)).collect();
+    assert!(
+        lost.is_empty(),
+        "{} of {} sent requests were not recorded: {lost:?}",
+        lost.len(),
+        sent.len()
+    );
+    let (code, verdicts) = verify_db(&env, None);
+    assert_eq!(code, 0, "{verdicts}");
+}
+
+/// Holds an exclusive write lock on the database (a busy store) until dropped.
+struct Locker {
+    child: std::process::Child,
+}
+
+impl Locker {
+    fn hold(db: &Path) -> Locker {
+        require("sqlite3");
+        let mut child = Command::new("sqlite3")
+            .arg(db)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.as_mut().unwrap();
+        writeln!(
+            stdin,
+            "PRAGMA busy_timeout = 5000;\nBEGIN EXCLUSIVE;\nSELECT 'locked';"
+        )
+        .unwrap();
+        stdin.flush().unwrap();
+        // The pragma echoes its value first.
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        while line.trim() != "locked" {
+            line.clear();
+            assert!(
+                out.read_line(&mut line).unwrap() > 0,
+                "sqlite3 could not lock"
+            );
+        }
+        Locker { child }
+    }
+}
+
+impl Drop for Locker {
+    fn drop(&mut self) {
+        if let Some(stdin) = self.child.stdin.as_mut() {
+            let _ = writeln!(stdin, "ROLLBACK;\n.quit");
+        }
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn a_failing_store_stops_traffic_only_when_fail_closed() {
+    let fake = FakeAnthropic::start(Script::default()).unwrap();
+    for fail_closed in [true, false] {
+        let env = Env::new();
+        let policy = write_policy(&env, &format!("[audit]\nfail_closed = {fail_closed}\n"));
+        let mut proxy = env.start_proxy(&[
+            "--upstream",
+            &fake.url(),
+            "--policy",
+            policy.to_str().unwrap(),
+        ]);
+        let (status, body, _) = curl_messages(&proxy, KEY, "before");
+        assert_eq!(status, 200, "{body}");
+        fake.clear();
+        let lock = Locker::hold(&db(&env));
+        let (status, body, _) = curl_messages(&proxy, KEY, "while the store is locked");
+        if fail_closed {
+            assert_eq!(status, 503, "{body}");
+            let message = body["error"]["message"].as_str().unwrap_or("");
+            assert!(message.contains("could not record"), "{message}");
+            assert!(message.contains("fail_closed"), "{message}");
+            assert!(
+                fake.messages_requests().is_empty(),
+                "an unrecorded request was sent"
+            );
+        } else {
+            assert_eq!(status, 200, "{body}");
+            assert_eq!(fake.messages_requests().len(), 1);
+        }
+        drop(lock);
+        let (status, body, _) = curl_messages(&proxy, KEY, "after");
+        assert_eq!(status, 200, "{body}");
+        proxy.stop();
+        let (code, verdicts) = verify_db(&env, None);
+        assert_eq!(code, 0, "{verdicts}");
+    }
+    // A store that cannot even be opened: fail_closed refuses to start.
+    let env = Env::new();
+    std::fs::create_dir_all(db(&env)).unwrap();
+    let policy = write_policy(&env, "[audit]\nfail_closed = true\n");
+    let out = env
+        .connect_cmd()
+        .args([
+            "--upstream",
+            &fake.url(),
+            "--policy",
+            policy.to_str().unwrap(),
+            "--",
+            "true",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("fail_closed"), "{}", text(&out));
+    let out = env
+        .connect_cmd()
+        .args(["--upstream", &fake.url(), "--", "true"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("not recorded"), "{}", text(&out));
+}
+
+/// A webhook receiver on a fixed port that can be stopped and started again.
+struct Receiver {
+    addr: SocketAddr,
+    got: Arc<Mutex<Vec<Value>>>,
+    posts: Arc<Mutex<u64>>,
+    stop: Option<Arc<AtomicBool>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Receiver {
+    fn start() -> Receiver {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut r = Receiver {
+            addr,
+            got: Arc::default(),
+            posts: Arc::default(),
+            stop: None,
+            thread: None,
+        };
+        r.serve(listener);
+        r
+    }
+
+    fn serve(&mut self, listener: TcpListener) {
+        listener.set_nonblocking(true).unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let (got, posts, flag) = (self.got.clone(), self.posts.clone(), stop.clone());
+        self.stop = Some(stop);
+        self.thread = Some(std::thread::spawn(move || {
+            while !flag.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((s, _)) => {
+                        let _ = handle(s, &got, &posts, &flag);
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(10)),
+                }
+            }
+        }));
+    }
+
+    fn stop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            s.store(true, Ordering::Relaxed);
+        }
+        if let Some(t) = self.thread.take() {
+            t.join().unwrap();
+        }
+    }
+
+    fn restart(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let listener = loop {
+            match TcpListener::bind(self.addr) {
+                Ok(l) => break l,
+                Err(e) => {
+                    assert!(Instant::now() < deadline, "rebind {}: {e}", self.addr);
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            }
+        };
+        self.serve(listener);
+    }
+
+    fn events(&self) -> Vec<Value> {
+        self.got.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// One keep-alive connection: each POST's JSON array is appended, answered 200.
+fn handle(
+    s: TcpStream,
+    got: &Mutex<Vec<Value>>,
+    posts: &Mutex<u64>,
+    stop: &AtomicBool,
+) -> std::io::Result<()> {
+    s.set_nonblocking(false)?;
+    s.set_read_timeout(Some(Duration::from_millis(200)))?;
+    let mut reader = BufReader::new(s.try_clone()?);
+    let mut s = s;
+    loop {
+        let mut len = 0usize;
+        let mut line = String::new();
+        loop {
+            if stop.load(Ordering::Relaxed) {
+                return Ok(());
+            }
+            match reader.read_line(&mut line) {
+                Ok(0) => return Ok(()),
+                Ok(_) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    continue
+                }
+                Err(e) => return Err(e),
+            }
+            if !line.ends_with('\n') {
+                continue;
+            }
+            let l = line.trim_end().to_ascii_lowercase();
+            line.clear();
+            if l.is_empty() {
+                break;
+            }
+            if let Some(v) = l.strip_prefix("content-length:") {
+                len = v.trim().parse().unwrap_or(0);
+            }
+        }
+        let mut body = vec![0; len];
+        reader.read_exact(&mut body)?;
+        let batch: Vec<Value> = serde_json::from_slice(&body).unwrap_or_default();
+        got.lock().unwrap().extend(batch);
+        *posts.lock().unwrap() += 1;
+        s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")?;
+    }
+}
+
+#[test]
+fn the_webhook_receives_everything_in_order_after_being_down() {
+    let env = Env::new();
+    let fake = FakeAnthropic::start(Script::default()).unwrap();
+    let mut receiver = Receiver::start();
+    let policy = write_policy(
+        &env,
+        &format!(
+            "[audit.webhook]\nurl = \"http://{}/events\"\nbatch = 3\n",
+            receiver.addr
+        ),
+    );
+    let mut proxy = env.start_proxy(&[
+        "--upstream",
+        &fake.url(),
+        "--policy",
+        policy.to_str().unwrap(),
+    ]);
+    for i in 0..2 {
+        let (status, body, _) = curl_messages(&proxy, KEY, &format!("up {i}"));
+        assert_eq!(status, 200, "{body}");
+    }
+    let wait_for = |r: &Receiver, n: usize| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while r.events().len() < n {
+            assert!(
+                Instant::now() < deadline,
+                "only {} of {n} events arrived",
+                r.events().len()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    wait_for(&receiver, 4);
+
+    receiver.stop();
+    for i in 0..5 {
+        let (status, body, _) = curl_messages(&proxy, KEY, &format!("down {i}"));
+        assert_eq!(status, 200, "{body}");
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    receiver.restart();
+    let recorded = export(&env, &[]);
+    wait_for(&receiver, recorded.len());
+    std::thread::sleep(Duration::from_millis(500));
+    let got = receiver.events();
+    let ids: Vec<i64> = got.iter().map(|e| e["id"].as_i64().unwrap()).collect();
+    let want: Vec<i64> = recorded.iter().map(|e| e["id"].as_i64().unwrap()).collect();
+    assert_eq!(ids, want, "not everything, or not in order, or twice");
+    assert!(got
+        .iter()
+        .any(|e| e["kind"] == "request" && e["body"]["messages"][0]["content"] == "down 4"));
+    assert!(
+        *receiver.posts.lock().unwrap() >= 4,
+        "batches of 3 expected"
+    );
+    proxy.stop();
+}
