@@ -35,7 +35,8 @@ impl Default for WriterOptions {
     fn default() -> Self {
         Self {
             max_batch: 512,
-            queue: 65_536,
+            // The bounded channel allocates every slot up front.
+            queue: 4_096,
             max_page_count: None,
         }
     }
@@ -72,6 +73,30 @@ struct Inner {
     path: PathBuf,
     shared: Arc<Shared>,
     thread: Mutex<Option<JoinHandle<()>>>,
+    /// Dropped with the last handle: the checkpointer then stops.
+    _checkpoints: mpsc::Sender<()>,
+}
+
+/// How often the WAL is folded into the database, off the writer thread.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Folds the WAL into the database from its own connection (a PASSIVE
+/// checkpoint never blocks the writer), so the writer never stalls on the
+/// fsyncs a checkpoint does and commits stay short.
+fn checkpointer(path: PathBuf, stop: mpsc::Receiver<()>) {
+    let conn = match super::open(&path) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(error = %e, "audit checkpointer could not open the store");
+            return;
+        }
+    };
+    while let Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY) {
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::debug!(error = %e, "audit checkpoint");
+        }
+    }
+    let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
 }
 
 struct Shared {
@@ -115,6 +140,8 @@ impl Writer {
     /// writer thread.
     pub fn start(path: &Path, opts: WriterOptions) -> Result<Writer, Error> {
         let conn = super::open(path)?;
+        // Checkpoints run on their own thread (see `checkpointer`).
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         if let Some(pages) = opts.max_page_count {
             conn.pragma_update(None, "max_page_count", pages)?;
         }
@@ -140,12 +167,18 @@ impl Writer {
                 path: path.to_path_buf(),
                 source,
             })?;
+        let (checkpoints, stop) = mpsc::channel();
+        let cp_path = path.to_path_buf();
+        let _ = std::thread::Builder::new()
+            .name("hoopctl-audit-checkpoint".into())
+            .spawn(move || checkpointer(cp_path, stop));
         Ok(Writer {
             inner: Arc::new(Inner {
                 tx,
                 path: path.to_path_buf(),
                 shared,
                 thread: Mutex::new(Some(thread)),
+                _checkpoints: checkpoints,
             }),
         })
     }
