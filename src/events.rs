@@ -26,6 +26,16 @@ pub enum Event {
         status: u16,
         latency_ms: u64,
     },
+    /// A Messages answer ended: what the model said, in numbers.
+    Answer {
+        request_id: String,
+        model: Option<String>,
+        input_tokens: Option<u64>,
+        output_tokens: Option<u64>,
+        stop_reason: Option<String>,
+        /// How the stream ended: `complete`, `agent_gone`, `upstream_broke`, ...
+        ended: String,
+    },
     /// A tool call the model asked for, and what policy decided.
     ToolCall {
         request_id: String,

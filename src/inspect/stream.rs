@@ -136,8 +136,24 @@ async fn run(ctx: Context, incoming: Incoming, decoder: Decoder, tx: Tx) {
     let mut transcript = Transcript::default();
     let ended = drive(&ctx, incoming, decoder, tx, &mut transcript).await;
     transcript.finish();
+    answered(&ctx, &transcript, ended);
+}
+
+/// Publishes and records a finished answer.
+fn answered(ctx: &Context, t: &Transcript, ended: &str) {
+    if ctx.bus.active() {
+        let tokens = |k: &str| t.usage.get(k).and_then(Value::as_u64);
+        ctx.bus.publish(Event::Answer {
+            request_id: ctx.request_id.clone(),
+            model: t.model.clone(),
+            input_tokens: tokens("input_tokens"),
+            output_tokens: tokens("output_tokens"),
+            stop_reason: t.stop_reason.clone(),
+            ended: ended.to_string(),
+        });
+    }
     if let Some(r) = &ctx.record {
-        r.response(&ctx.request_id, &transcript, ended);
+        r.response(&ctx.request_id, t, ended);
     }
 }
 
@@ -182,7 +198,7 @@ async fn drive(
         for event in events {
             match event {
                 Ok(ev) => {
-                    if ctx.record.is_some() {
+                    if ctx.record.is_some() || ctx.bus.active() {
                         transcript.feed(ev.name.as_deref(), &ev.data);
                     }
                     actions.extend(machine.feed(ev));
@@ -473,8 +489,8 @@ impl TextFilter for Rehydrate {
 /// Code uses after a failed stream must not run a blocked command).
 pub async fn json(ctx: &Context, body: &[u8]) -> Vec<u8> {
     let out = json_inner(ctx, body).await;
-    if let Some(r) = &ctx.record {
-        r.response(&ctx.request_id, &Transcript::from_message(body), "complete");
+    if ctx.record.is_some() || ctx.bus.active() {
+        answered(ctx, &Transcript::from_message(body), "complete");
     }
     out
 }
