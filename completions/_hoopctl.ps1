@@ -32,8 +32,10 @@ Register-ArgumentCompleter -Native -CommandName 'hoopctl' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('ca', 'ca', [CompletionResultType]::ParameterValue, 'Manage the local certificate authority that signs intercepted hosts')
             [CompletionResult]::new('connect', 'connect', [CompletionResultType]::ParameterValue, 'Run an agent through hoopctl.')
+            [CompletionResult]::new('demo', 'demo', [CompletionResultType]::ParameterValue, 'A self-contained offline tour: masking, a blocked command, an approval you answer, the record')
             [CompletionResult]::new('claude', 'claude', [CompletionResultType]::ParameterValue, 'Route plain `claude` through hoopctl via ~/.claude/settings.json')
             [CompletionResult]::new('login', 'login', [CompletionResultType]::ParameterValue, 'Log in with the organisation''s OpenID provider (browser, or --device).')
+            [CompletionResult]::new('watch', 'watch', [CompletionResultType]::ParameterValue, 'The live TUI: requests, tool calls and approvals of every running proxy')
             [CompletionResult]::new('pending', 'pending', [CompletionResultType]::ParameterValue, 'List tool calls waiting for approval in running proxies')
             [CompletionResult]::new('approve', 'approve', [CompletionResultType]::ParameterValue, 'Let a held tool call run')
             [CompletionResult]::new('deny', 'deny', [CompletionResultType]::ParameterValue, 'Refuse a held tool call; the agent is told why')
@@ -142,6 +144,19 @@ Register-ArgumentCompleter -Native -CommandName 'hoopctl' -ScriptBlock {
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Configuration file (default: config.toml in the config directory)')
             [CompletionResult]::new('--direct', '--direct', [CompletionResultType]::ParameterName, 'Send traffic straight to the API (no gateway); the agent''s own key is used')
             [CompletionResult]::new('--print-env', '--print-env', [CompletionResultType]::ParameterName, 'Only print the environment for the stable proxy, quoted for a shell, and exit')
+            [CompletionResult]::new('--tui', '--tui', [CompletionResultType]::ParameterName, 'Run the stable proxy and the `hoopctl watch` TUI in this terminal (quitting the TUI stops the proxy). Not with a command: it owns the terminal')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More logging (-v debug, -vv trace); RUST_LOG overrides')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More logging (-v debug, -vv trace); RUST_LOG overrides')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            break
+        }
+        'hoopctl;demo' {
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Configuration profile to use')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format of commands that report something')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Configuration file (default: config.toml in the config directory)')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Approve the held command without asking')
+            [CompletionResult]::new('--no', '--no', [CompletionResultType]::ParameterName, 'Deny the held command without asking')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More logging (-v debug, -vv trace); RUST_LOG overrides')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More logging (-v debug, -vv trace); RUST_LOG overrides')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
@@ -211,6 +226,16 @@ Register-ArgumentCompleter -Native -CommandName 'hoopctl' -ScriptBlock {
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Configuration file (default: config.toml in the config directory)')
             [CompletionResult]::new('--no-browser', '--no-browser', [CompletionResultType]::ParameterName, 'Print the URL instead of opening a browser (still listens for the answer)')
             [CompletionResult]::new('--device', '--device', [CompletionResultType]::ParameterName, 'Use the device authorization grant: enter a code on another device')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More logging (-v debug, -vv trace); RUST_LOG overrides')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More logging (-v debug, -vv trace); RUST_LOG overrides')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            break
+        }
+        'hoopctl;watch' {
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Configuration profile to use')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format of commands that report something')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Configuration file (default: config.toml in the config directory)')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More logging (-v debug, -vv trace); RUST_LOG overrides')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More logging (-v debug, -vv trace); RUST_LOG overrides')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
@@ -444,8 +469,10 @@ Register-ArgumentCompleter -Native -CommandName 'hoopctl' -ScriptBlock {
         'hoopctl;help' {
             [CompletionResult]::new('ca', 'ca', [CompletionResultType]::ParameterValue, 'Manage the local certificate authority that signs intercepted hosts')
             [CompletionResult]::new('connect', 'connect', [CompletionResultType]::ParameterValue, 'Run an agent through hoopctl.')
+            [CompletionResult]::new('demo', 'demo', [CompletionResultType]::ParameterValue, 'A self-contained offline tour: masking, a blocked command, an approval you answer, the record')
             [CompletionResult]::new('claude', 'claude', [CompletionResultType]::ParameterValue, 'Route plain `claude` through hoopctl via ~/.claude/settings.json')
             [CompletionResult]::new('login', 'login', [CompletionResultType]::ParameterValue, 'Log in with the organisation''s OpenID provider (browser, or --device).')
+            [CompletionResult]::new('watch', 'watch', [CompletionResultType]::ParameterValue, 'The live TUI: requests, tool calls and approvals of every running proxy')
             [CompletionResult]::new('pending', 'pending', [CompletionResultType]::ParameterValue, 'List tool calls waiting for approval in running proxies')
             [CompletionResult]::new('approve', 'approve', [CompletionResultType]::ParameterValue, 'Let a held tool call run')
             [CompletionResult]::new('deny', 'deny', [CompletionResultType]::ParameterValue, 'Refuse a held tool call; the agent is told why')
@@ -480,6 +507,9 @@ Register-ArgumentCompleter -Native -CommandName 'hoopctl' -ScriptBlock {
         'hoopctl;help;connect' {
             break
         }
+        'hoopctl;help;demo' {
+            break
+        }
         'hoopctl;help;claude' {
             [CompletionResult]::new('configure', 'configure', [CompletionResultType]::ParameterValue, 'Set HTTPS_PROXY, NODE_EXTRA_CA_CERTS and NO_PROXY in the `env` block of ~/.claude/settings.json (other keys kept; a backup is written)')
             [CompletionResult]::new('unconfigure', 'unconfigure', [CompletionResultType]::ParameterValue, 'Remove hoopctl''s keys again (restoring values they replaced)')
@@ -492,6 +522,9 @@ Register-ArgumentCompleter -Native -CommandName 'hoopctl' -ScriptBlock {
             break
         }
         'hoopctl;help;login' {
+            break
+        }
+        'hoopctl;help;watch' {
             break
         }
         'hoopctl;help;pending' {

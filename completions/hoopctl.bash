@@ -31,6 +31,9 @@ _hoopctl() {
             hoopctl,connect)
                 cmd="hoopctl__subcmd__connect"
                 ;;
+            hoopctl,demo)
+                cmd="hoopctl__subcmd__demo"
+                ;;
             hoopctl,deny)
                 cmd="hoopctl__subcmd__deny"
                 ;;
@@ -57,6 +60,9 @@ _hoopctl() {
                 ;;
             hoopctl,token)
                 cmd="hoopctl__subcmd__token"
+                ;;
+            hoopctl,watch)
+                cmd="hoopctl__subcmd__watch"
                 ;;
             hoopctl__subcmd__ca,help)
                 cmd="hoopctl__subcmd__ca__subcmd__help"
@@ -121,6 +127,9 @@ _hoopctl() {
             hoopctl__subcmd__help,connect)
                 cmd="hoopctl__subcmd__help__subcmd__connect"
                 ;;
+            hoopctl__subcmd__help,demo)
+                cmd="hoopctl__subcmd__help__subcmd__demo"
+                ;;
             hoopctl__subcmd__help,deny)
                 cmd="hoopctl__subcmd__help__subcmd__deny"
                 ;;
@@ -147,6 +156,9 @@ _hoopctl() {
                 ;;
             hoopctl__subcmd__help,token)
                 cmd="hoopctl__subcmd__help__subcmd__token"
+                ;;
+            hoopctl__subcmd__help,watch)
+                cmd="hoopctl__subcmd__help__subcmd__watch"
                 ;;
             hoopctl__subcmd__help__subcmd__ca,init)
                 cmd="hoopctl__subcmd__help__subcmd__ca__subcmd__init"
@@ -248,7 +260,7 @@ _hoopctl() {
 
     case "${cmd}" in
         hoopctl)
-            opts="-v -h -V --profile --output --verbose --config --help --version ca connect claude login pending approve deny logout status token policy sessions completions help"
+            opts="-v -h -V --profile --output --verbose --config --help --version ca connect demo claude login watch pending approve deny logout status token policy sessions completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -678,7 +690,7 @@ _hoopctl() {
             return 0
             ;;
         hoopctl__subcmd__connect)
-            opts="-v -h --direct --gateway --gateway-ca --connection --duration --listen --upstream --upstream-ca --policy --print-env --shell --connect-timeout --header-read-timeout --drain-timeout --profile --output --verbose --config --help claude-code"
+            opts="-v -h --direct --gateway --gateway-ca --connection --duration --listen --upstream --upstream-ca --policy --print-env --tui --shell --connect-timeout --header-read-timeout --drain-timeout --profile --output --verbose --config --help claude-code"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -751,6 +763,32 @@ _hoopctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        hoopctl__subcmd__demo)
+            opts="-v -h --yes --no --profile --output --verbose --config --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         hoopctl__subcmd__deny)
             opts="-v -h --reason --profile --output --verbose --config --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -782,7 +820,7 @@ _hoopctl() {
             return 0
             ;;
         hoopctl__subcmd__help)
-            opts="ca connect claude login pending approve deny logout status token policy sessions completions help"
+            opts="ca connect demo claude login watch pending approve deny logout status token policy sessions completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -936,6 +974,20 @@ _hoopctl() {
             return 0
             ;;
         hoopctl__subcmd__help__subcmd__connect)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hoopctl__subcmd__help__subcmd__demo)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1160,6 +1212,20 @@ _hoopctl() {
             return 0
             ;;
         hoopctl__subcmd__help__subcmd__token)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hoopctl__subcmd__help__subcmd__watch)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1738,6 +1804,32 @@ _hoopctl() {
             return 0
             ;;
         hoopctl__subcmd__token)
+            opts="-v -h --profile --output --verbose --config --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hoopctl__subcmd__watch)
             opts="-v -h --profile --output --verbose --config --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

@@ -29,8 +29,10 @@ set edit:completion:arg-completer[hoopctl] = {|@words|
             cand --version 'Print version'
             cand ca 'Manage the local certificate authority that signs intercepted hosts'
             cand connect 'Run an agent through hoopctl.'
+            cand demo 'A self-contained offline tour: masking, a blocked command, an approval you answer, the record'
             cand claude 'Route plain `claude` through hoopctl via ~/.claude/settings.json'
             cand login 'Log in with the organisation''s OpenID provider (browser, or --device).'
+            cand watch 'The live TUI: requests, tool calls and approvals of every running proxy'
             cand pending 'List tool calls waiting for approval in running proxies'
             cand approve 'Let a held tool call run'
             cand deny 'Refuse a held tool call; the agent is told why'
@@ -127,6 +129,18 @@ set edit:completion:arg-completer[hoopctl] = {|@words|
             cand --config 'Configuration file (default: config.toml in the config directory)'
             cand --direct 'Send traffic straight to the API (no gateway); the agent''s own key is used'
             cand --print-env 'Only print the environment for the stable proxy, quoted for a shell, and exit'
+            cand --tui 'Run the stable proxy and the `hoopctl watch` TUI in this terminal (quitting the TUI stops the proxy). Not with a command: it owns the terminal'
+            cand -v 'More logging (-v debug, -vv trace); RUST_LOG overrides'
+            cand --verbose 'More logging (-v debug, -vv trace); RUST_LOG overrides'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'hoopctl;demo'= {
+            cand --profile 'Configuration profile to use'
+            cand --output 'Output format of commands that report something'
+            cand --config 'Configuration file (default: config.toml in the config directory)'
+            cand --yes 'Approve the held command without asking'
+            cand --no 'Deny the held command without asking'
             cand -v 'More logging (-v debug, -vv trace); RUST_LOG overrides'
             cand --verbose 'More logging (-v debug, -vv trace); RUST_LOG overrides'
             cand -h 'Print help (see more with ''--help'')'
@@ -188,6 +202,15 @@ set edit:completion:arg-completer[hoopctl] = {|@words|
             cand --config 'Configuration file (default: config.toml in the config directory)'
             cand --no-browser 'Print the URL instead of opening a browser (still listens for the answer)'
             cand --device 'Use the device authorization grant: enter a code on another device'
+            cand -v 'More logging (-v debug, -vv trace); RUST_LOG overrides'
+            cand --verbose 'More logging (-v debug, -vv trace); RUST_LOG overrides'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'hoopctl;watch'= {
+            cand --profile 'Configuration profile to use'
+            cand --output 'Output format of commands that report something'
+            cand --config 'Configuration file (default: config.toml in the config directory)'
             cand -v 'More logging (-v debug, -vv trace); RUST_LOG overrides'
             cand --verbose 'More logging (-v debug, -vv trace); RUST_LOG overrides'
             cand -h 'Print help (see more with ''--help'')'
@@ -393,8 +416,10 @@ set edit:completion:arg-completer[hoopctl] = {|@words|
         &'hoopctl;help'= {
             cand ca 'Manage the local certificate authority that signs intercepted hosts'
             cand connect 'Run an agent through hoopctl.'
+            cand demo 'A self-contained offline tour: masking, a blocked command, an approval you answer, the record'
             cand claude 'Route plain `claude` through hoopctl via ~/.claude/settings.json'
             cand login 'Log in with the organisation''s OpenID provider (browser, or --device).'
+            cand watch 'The live TUI: requests, tool calls and approvals of every running proxy'
             cand pending 'List tool calls waiting for approval in running proxies'
             cand approve 'Let a held tool call run'
             cand deny 'Refuse a held tool call; the agent is told why'
@@ -422,6 +447,8 @@ set edit:completion:arg-completer[hoopctl] = {|@words|
         }
         &'hoopctl;help;connect'= {
         }
+        &'hoopctl;help;demo'= {
+        }
         &'hoopctl;help;claude'= {
             cand configure 'Set HTTPS_PROXY, NODE_EXTRA_CA_CERTS and NO_PROXY in the `env` block of ~/.claude/settings.json (other keys kept; a backup is written)'
             cand unconfigure 'Remove hoopctl''s keys again (restoring values they replaced)'
@@ -431,6 +458,8 @@ set edit:completion:arg-completer[hoopctl] = {|@words|
         &'hoopctl;help;claude;unconfigure'= {
         }
         &'hoopctl;help;login'= {
+        }
+        &'hoopctl;help;watch'= {
         }
         &'hoopctl;help;pending'= {
         }

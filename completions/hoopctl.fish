@@ -33,8 +33,10 @@ complete -c hoopctl -n "__fish_hoopctl_needs_command" -s h -l help -d 'Print hel
 complete -c hoopctl -n "__fish_hoopctl_needs_command" -s V -l version -d 'Print version'
 complete -c hoopctl -n "__fish_hoopctl_needs_command" -f -a "ca" -d 'Manage the local certificate authority that signs intercepted hosts'
 complete -c hoopctl -n "__fish_hoopctl_needs_command" -f -a "connect" -d 'Run an agent through hoopctl.'
+complete -c hoopctl -n "__fish_hoopctl_needs_command" -f -a "demo" -d 'A self-contained offline tour: masking, a blocked command, an approval you answer, the record'
 complete -c hoopctl -n "__fish_hoopctl_needs_command" -f -a "claude" -d 'Route plain `claude` through hoopctl via ~/.claude/settings.json'
 complete -c hoopctl -n "__fish_hoopctl_needs_command" -f -a "login" -d 'Log in with the organisation\'s OpenID provider (browser, or --device).'
+complete -c hoopctl -n "__fish_hoopctl_needs_command" -f -a "watch" -d 'The live TUI: requests, tool calls and approvals of every running proxy'
 complete -c hoopctl -n "__fish_hoopctl_needs_command" -f -a "pending" -d 'List tool calls waiting for approval in running proxies'
 complete -c hoopctl -n "__fish_hoopctl_needs_command" -f -a "approve" -d 'Let a held tool call run'
 complete -c hoopctl -n "__fish_hoopctl_needs_command" -f -a "deny" -d 'Refuse a held tool call; the agent is told why'
@@ -106,8 +108,17 @@ json\t''"
 complete -c hoopctl -n "__fish_hoopctl_using_subcommand connect" -l config -d 'Configuration file (default: config.toml in the config directory)' -r -F
 complete -c hoopctl -n "__fish_hoopctl_using_subcommand connect" -l direct -d 'Send traffic straight to the API (no gateway); the agent\'s own key is used'
 complete -c hoopctl -n "__fish_hoopctl_using_subcommand connect" -l print-env -d 'Only print the environment for the stable proxy, quoted for a shell, and exit'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand connect" -l tui -d 'Run the stable proxy and the `hoopctl watch` TUI in this terminal (quitting the TUI stops the proxy). Not with a command: it owns the terminal'
 complete -c hoopctl -n "__fish_hoopctl_using_subcommand connect" -s v -l verbose -d 'More logging (-v debug, -vv trace); RUST_LOG overrides'
 complete -c hoopctl -n "__fish_hoopctl_using_subcommand connect" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand demo" -l profile -d 'Configuration profile to use' -r
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand demo" -l output -d 'Output format of commands that report something' -r -f -a "text\t''
+json\t''"
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand demo" -l config -d 'Configuration file (default: config.toml in the config directory)' -r -F
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand demo" -l yes -d 'Approve the held command without asking'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand demo" -l no -d 'Deny the held command without asking'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand demo" -s v -l verbose -d 'More logging (-v debug, -vv trace); RUST_LOG overrides'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand demo" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c hoopctl -n "__fish_hoopctl_using_subcommand claude; and not __fish_seen_subcommand_from configure unconfigure help" -l profile -d 'Configuration profile to use' -r
 complete -c hoopctl -n "__fish_hoopctl_using_subcommand claude; and not __fish_seen_subcommand_from configure unconfigure help" -l output -d 'Output format of commands that report something' -r -f -a "text\t''
 json\t''"
@@ -150,6 +161,12 @@ complete -c hoopctl -n "__fish_hoopctl_using_subcommand login" -l no-browser -d 
 complete -c hoopctl -n "__fish_hoopctl_using_subcommand login" -l device -d 'Use the device authorization grant: enter a code on another device'
 complete -c hoopctl -n "__fish_hoopctl_using_subcommand login" -s v -l verbose -d 'More logging (-v debug, -vv trace); RUST_LOG overrides'
 complete -c hoopctl -n "__fish_hoopctl_using_subcommand login" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand watch" -l profile -d 'Configuration profile to use' -r
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand watch" -l output -d 'Output format of commands that report something' -r -f -a "text\t''
+json\t''"
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand watch" -l config -d 'Configuration file (default: config.toml in the config directory)' -r -F
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand watch" -s v -l verbose -d 'More logging (-v debug, -vv trace); RUST_LOG overrides'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand watch" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c hoopctl -n "__fish_hoopctl_using_subcommand pending" -l profile -d 'Configuration profile to use' -r
 complete -c hoopctl -n "__fish_hoopctl_using_subcommand pending" -l output -d 'Output format of commands that report something' -r -f -a "text\t''
 json\t''"
@@ -277,20 +294,22 @@ json\t''"
 complete -c hoopctl -n "__fish_hoopctl_using_subcommand completions" -l config -d 'Configuration file (default: config.toml in the config directory)' -r -F
 complete -c hoopctl -n "__fish_hoopctl_using_subcommand completions" -s v -l verbose -d 'More logging (-v debug, -vv trace); RUST_LOG overrides'
 complete -c hoopctl -n "__fish_hoopctl_using_subcommand completions" -s h -l help -d 'Print help'
-complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and not __fish_seen_subcommand_from ca connect claude login pending approve deny logout status token policy sessions completions help" -f -a "ca" -d 'Manage the local certificate authority that signs intercepted hosts'
-complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and not __fish_seen_subcommand_from ca connect claude login pending approve deny logout status token policy sessions completions help" -f -a "connect" -d 'Run an agent through hoopctl.'
-complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and not __fish_seen_subcommand_from ca connect claude login pending approve deny logout status token policy sessions completions help" -f -a "claude" -d 'Route plain `claude` through hoopctl via ~/.claude/settings.json'
-complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and not __fish_seen_subcommand_from ca connect claude login pending approve deny logout status token policy sessions completions help" -f -a "login" -d 'Log in with the organisation\'s OpenID provider (browser, or --device).'
-complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and not __fish_seen_subcommand_from ca connect claude login pending approve deny logout status token policy sessions completions help" -f -a "pending" -d 'List tool calls waiting for approval in running proxies'
-complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and not __fish_seen_subcommand_from ca connect claude login pending approve deny logout status token policy sessions completions help" -f -a "approve" -d 'Let a held tool call run'
-complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and not __fish_seen_subcommand_from ca connect claude login pending approve deny logout status token policy sessions completions help" -f -a "deny" -d 'Refuse a held tool call; the agent is told why'
-complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and not __fish_seen_subcommand_from ca connect claude login pending approve deny logout status token policy sessions completions help" -f -a "logout" -d 'Revoke the tokens at the provider (when it can) and delete them here'
-complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and not __fish_seen_subcommand_from ca connect claude login pending approve deny logout status token policy sessions completions help" -f -a "status" -d 'Show the login, token store, gateway, CA and running proxies'
-complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and not __fish_seen_subcommand_from ca connect claude login pending approve deny logout status token policy sessions completions help" -f -a "token" -d 'Print a valid access token (refreshed when it is about to expire), for scripts'
-complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and not __fish_seen_subcommand_from ca connect claude login pending approve deny logout status token policy sessions completions help" -f -a "policy" -d 'Try the policy: decide a tool call, or mask stdin'
-complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and not __fish_seen_subcommand_from ca connect claude login pending approve deny logout status token policy sessions completions help" -f -a "sessions" -d 'The local record of what agents did: list, show, search, export, verify'
-complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and not __fish_seen_subcommand_from ca connect claude login pending approve deny logout status token policy sessions completions help" -f -a "completions" -d 'Print a shell completion script'
-complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and not __fish_seen_subcommand_from ca connect claude login pending approve deny logout status token policy sessions completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and not __fish_seen_subcommand_from ca connect demo claude login watch pending approve deny logout status token policy sessions completions help" -f -a "ca" -d 'Manage the local certificate authority that signs intercepted hosts'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and not __fish_seen_subcommand_from ca connect demo claude login watch pending approve deny logout status token policy sessions completions help" -f -a "connect" -d 'Run an agent through hoopctl.'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and not __fish_seen_subcommand_from ca connect demo claude login watch pending approve deny logout status token policy sessions completions help" -f -a "demo" -d 'A self-contained offline tour: masking, a blocked command, an approval you answer, the record'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and not __fish_seen_subcommand_from ca connect demo claude login watch pending approve deny logout status token policy sessions completions help" -f -a "claude" -d 'Route plain `claude` through hoopctl via ~/.claude/settings.json'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and not __fish_seen_subcommand_from ca connect demo claude login watch pending approve deny logout status token policy sessions completions help" -f -a "login" -d 'Log in with the organisation\'s OpenID provider (browser, or --device).'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and not __fish_seen_subcommand_from ca connect demo claude login watch pending approve deny logout status token policy sessions completions help" -f -a "watch" -d 'The live TUI: requests, tool calls and approvals of every running proxy'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and not __fish_seen_subcommand_from ca connect demo claude login watch pending approve deny logout status token policy sessions completions help" -f -a "pending" -d 'List tool calls waiting for approval in running proxies'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and not __fish_seen_subcommand_from ca connect demo claude login watch pending approve deny logout status token policy sessions completions help" -f -a "approve" -d 'Let a held tool call run'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and not __fish_seen_subcommand_from ca connect demo claude login watch pending approve deny logout status token policy sessions completions help" -f -a "deny" -d 'Refuse a held tool call; the agent is told why'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and not __fish_seen_subcommand_from ca connect demo claude login watch pending approve deny logout status token policy sessions completions help" -f -a "logout" -d 'Revoke the tokens at the provider (when it can) and delete them here'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and not __fish_seen_subcommand_from ca connect demo claude login watch pending approve deny logout status token policy sessions completions help" -f -a "status" -d 'Show the login, token store, gateway, CA and running proxies'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and not __fish_seen_subcommand_from ca connect demo claude login watch pending approve deny logout status token policy sessions completions help" -f -a "token" -d 'Print a valid access token (refreshed when it is about to expire), for scripts'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and not __fish_seen_subcommand_from ca connect demo claude login watch pending approve deny logout status token policy sessions completions help" -f -a "policy" -d 'Try the policy: decide a tool call, or mask stdin'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and not __fish_seen_subcommand_from ca connect demo claude login watch pending approve deny logout status token policy sessions completions help" -f -a "sessions" -d 'The local record of what agents did: list, show, search, export, verify'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and not __fish_seen_subcommand_from ca connect demo claude login watch pending approve deny logout status token policy sessions completions help" -f -a "completions" -d 'Print a shell completion script'
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and not __fish_seen_subcommand_from ca connect demo claude login watch pending approve deny logout status token policy sessions completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and __fish_seen_subcommand_from ca" -f -a "init" -d 'Create the local CA (done automatically by the first `connect`)'
 complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and __fish_seen_subcommand_from ca" -f -a "show" -d 'Print the CA\'s subject, validity, SHA-256 fingerprint and name constraints'
 complete -c hoopctl -n "__fish_hoopctl_using_subcommand help; and __fish_seen_subcommand_from ca" -f -a "path" -d 'Print the path of the CA certificate (PEM), e.g. for NODE_EXTRA_CA_CERTS'

@@ -114,6 +114,13 @@ impl Started {
     }
 }
 
+/// Runs a started proxy (and its control socket) until `stop` is
+/// cancelled, then drains like the other runners; returns the connections
+/// still open at the drain deadline. For in-process callers (`hoopctl demo`).
+pub async fn run_until(started: Started, stop: CancellationToken) -> usize {
+    started.run(stop).await
+}
+
 /// How long the webhook may keep delivering after the proxy stopped.
 const SHIP_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
 
@@ -311,11 +318,12 @@ async fn forward_signals_until_exit(
     }
 }
 
-/// Runs the proxy until Ctrl-C or SIGTERM. `on_stop` is told when the
-/// drain begins. `state` is written while running (for `status`).
+/// Runs the proxy until Ctrl-C, SIGTERM or `quit`. `on_stop` is told when
+/// the drain begins. `state` is written while running (for `status`).
 pub async fn run_foreground(
     started: Started,
     state: &Path,
+    quit: CancellationToken,
     on_stop: impl FnOnce(),
 ) -> Result<usize, Error> {
     let shutdown = CancellationToken::new();
@@ -334,6 +342,7 @@ pub async fn run_foreground(
     let left = tokio::select! {
         _ = term.recv() => None,
         _ = int.recv() => None,
+        _ = quit.cancelled() => None,
         r = &mut proxy_task => Some(r.unwrap_or(0)),
     };
     let left = match left {

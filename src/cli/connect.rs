@@ -13,6 +13,8 @@ use super::output::{emit, Format};
 use super::{init_logging, Context, LogTo};
 use std::sync::{Arc, Mutex};
 
+use tokio_util::sync::CancellationToken;
+
 use super::progress::Spinner;
 use crate::agent::claude_code::{has_own_key, ProxyEnv};
 use crate::agent::shell::Shell;
@@ -94,6 +96,10 @@ pub struct ConnectArgs {
     /// Only print the environment for the stable proxy, quoted for a shell, and exit.
     #[arg(long, conflicts_with = "command")]
     pub print_env: bool,
+    /// Run the stable proxy and the `hoopctl watch` TUI in this terminal
+    /// (quitting the TUI stops the proxy). Not with a command: it owns the terminal.
+    #[arg(long, conflicts_with_all = ["command", "print_env"])]
+    pub tui: bool,
     /// Shell to quote --print-env lines for (default: from $SHELL).
     #[arg(long, value_enum, requires = "print_env")]
     pub shell: Option<Shell>,
@@ -174,6 +180,45 @@ fn gateway_url(
         );
     }
     Ok(url)
+}
+
+/// The stable proxy with the TUI in front: the ready line is printed when
+/// the TUI closes (the screen belongs to it until then).
+async fn run_with_tui(
+    ctx: &Context,
+    started: supervisor::Started,
+    ready: Ready,
+) -> anyhow::Result<ExitCode> {
+    let state = ctx.dirs.proxy_state(&ctx.profile);
+    let quit = CancellationToken::new();
+    let proxy_stopped = CancellationToken::new();
+    let tui = tokio::spawn(super::watch::run(
+        ctx.dirs.runtime.clone(),
+        ctx.dirs.audit_db(),
+        Some(proxy_stopped.clone()),
+    ));
+    let tui_quit = quit.clone();
+    let tui_done = tokio::spawn(async move {
+        let r = tui.await;
+        tui_quit.cancel();
+        r
+    });
+    let left = supervisor::run_foreground(started, &state, quit, || {}).await;
+    proxy_stopped.cancel();
+    let tui_result = tui_done.await;
+    let left = left?;
+    match tui_result {
+        Ok(Ok(Ok(()))) => {}
+        Ok(Ok(Err(e))) => return Err(e),
+        Ok(Err(e)) | Err(e) => anyhow::bail!("the TUI stopped: {e}"),
+    }
+    emit(ctx.output, &ready, |r| {
+        format!("hoopctl proxy on {} stopped with the TUI", r.listen)
+    });
+    if left > 0 {
+        eprintln!("({left} connection(s) still open at the drain deadline were closed)");
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Who is logged in on this profile (email, else subject), for the record;
@@ -302,6 +347,12 @@ pub async fn run(ctx: &mut Context, args: ConnectArgs, verbose: u8) -> anyhow::R
         return Ok(ExitCode::SUCCESS);
     }
 
+    if args.tui
+        && !(std::io::IsTerminal::is_terminal(&std::io::stdout())
+            && std::io::IsTerminal::is_terminal(&std::io::stdin()))
+    {
+        anyhow::bail!("--tui needs a terminal; without one, run the proxy alone and use `hoopctl pending` / `approve` / `deny`");
+    }
     let foreground = args.command.is_empty();
     let (listen, secret) = if foreground {
         let listen = args.listen.clone().unwrap_or_else(|| profile.listen_addr());
@@ -319,7 +370,7 @@ pub async fn run(ctx: &mut Context, args: ConnectArgs, verbose: u8) -> anyhow::R
     };
     init_logging(
         verbose,
-        if foreground {
+        if foreground && !args.tui {
             LogTo::Stderr
         } else {
             LogTo::File(ctx.dirs.log_file())
@@ -394,6 +445,9 @@ pub async fn run(ctx: &mut Context, args: ConnectArgs, verbose: u8) -> anyhow::R
         env: env_map(&started.env),
     };
     let format = ctx.output;
+    if args.tui {
+        return run_with_tui(ctx, started, ready).await;
+    }
     let stable =
         args.listen.is_none() || args.listen.as_deref() == Some(profile.listen_addr().as_str());
     emit(format, &ready, |r| {
@@ -433,7 +487,7 @@ pub async fn run(ctx: &mut Context, args: ConnectArgs, verbose: u8) -> anyhow::R
     });
     let state = ctx.dirs.proxy_state(&ctx.profile);
     let drain = args.drain_timeout;
-    let left = supervisor::run_foreground(started, &state, || {
+    let left = supervisor::run_foreground(started, &state, CancellationToken::new(), || {
         if format == Format::Text {
             eprintln!(
                 "stopping: no new connections; waiting up to {drain}s for requests in flight"

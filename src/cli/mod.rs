@@ -8,12 +8,14 @@ mod ca;
 mod claude;
 pub mod completions;
 mod connect;
+mod demo;
 mod exit;
 mod login;
 pub mod output;
 mod policy;
 mod progress;
 mod sessions;
+mod watch;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -31,7 +33,7 @@ use output::Format;
 #[command(
     name = "hoopctl",
     version,
-    after_help = "Quick start:\n  hoopctl connect claude-code --direct -- claude     run Claude Code through hoopctl\n  eval \"$(hoopctl connect claude-code --print-env)\"  point this shell at a running proxy\n\nFiles: HOOPCTL_CONFIG_DIR, HOOPCTL_DATA_DIR and HOOPCTL_RUNTIME_DIR override where\nhoopctl keeps its configuration, CA and logs, and runtime state."
+    after_help = "Quick start:\n  hoopctl demo                                        a one-minute offline tour\n  hoopctl connect claude-code --direct -- claude      run Claude Code through hoopctl\n  hoopctl watch                                       live requests, tool calls and approvals\n  eval \"$(hoopctl connect claude-code --print-env)\"   point this shell at a running proxy\n\nFiles: HOOPCTL_CONFIG_DIR, HOOPCTL_DATA_DIR and HOOPCTL_RUNTIME_DIR override where\nhoopctl keeps its configuration, CA and logs, and runtime state."
 )]
 pub struct Cli {
     /// Configuration profile to use.
@@ -56,10 +58,20 @@ pub enum Command {
     #[command(subcommand)]
     Ca(ca::CaCommand),
     Connect(connect::ConnectArgs),
+    /// A self-contained offline tour: masking, a blocked command, an approval you answer, the record.
+    #[command(long_about = demo::LONG_ABOUT)]
+    Demo(demo::DemoArgs),
     /// Route plain `claude` through hoopctl via ~/.claude/settings.json.
     #[command(subcommand)]
     Claude(claude::ClaudeCommand),
     Login(login::LoginArgs),
+    /// The live TUI: requests, tool calls and approvals of every running proxy.
+    ///
+    /// Attaches to every hoopctl proxy of this user (and to proxies that start
+    /// or restart later). Keys: Tab switches panels, Enter opens a request
+    /// from the record, `a` approves and `d` denies (with a reason typed in
+    /// place) the selected held call, `/` filters, `p` pauses, `?` help, `q` quits.
+    Watch,
     /// List tool calls waiting for approval in running proxies.
     Pending,
     /// Let a held tool call run.
@@ -210,6 +222,27 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             init_logging(cli.verbose, LogTo::Stderr);
             claude::run(&mut ctx, cmd)?;
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Watch => {
+            // The terminal belongs to the TUI: logs go to the log file.
+            init_logging(cli.verbose, LogTo::File(ctx.dirs.log_file()));
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("could not start the async runtime")?;
+            runtime.block_on(watch::run(
+                ctx.dirs.runtime.clone(),
+                ctx.dirs.audit_db(),
+                None,
+            ))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo(args) => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("could not start the async runtime")?;
+            runtime.block_on(demo::run(&ctx, args, cli.verbose))
         }
         Command::Connect(args) => {
             let runtime = tokio::runtime::Builder::new_multi_thread()

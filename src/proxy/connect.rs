@@ -310,8 +310,15 @@ async fn tunnel(shared: &Shared, mut stream: TcpStream, rest: Bytes, host: &str,
     );
 }
 
-/// Records an egress decision (no agent session is known at CONNECT).
+/// Records an egress decision (no agent session is known at CONNECT) and
+/// tells watchers.
 fn note_egress(shared: &Shared, host: &str, port: u16, decision: &str, bytes: Option<(u64, u64)>) {
+    if shared.settings.bus.active() {
+        shared.settings.bus.publish(crate::events::Event::Egress {
+            host: format!("{host}:{port}"),
+            decision: decision.to_string(),
+        });
+    }
     if let Some(r) = &shared.settings.recorder {
         r.record(super::record::egress(
             r.session(None, None),

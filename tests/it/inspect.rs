@@ -265,6 +265,15 @@ fn the_control_socket_is_private_and_serves_several_watchers() {
         let out = post(&proxy, &stream_req(), &[]);
         assert!(out.status.success());
         for conn in [&mut a, &mut b] {
+            // The CONNECT's egress decision comes first, then the request.
+            let ev = tokio::time::timeout(std::time::Duration::from_secs(5), conn.next_event())
+                .await
+                .unwrap()
+                .unwrap();
+            assert!(
+                matches!(&ev, Some(hoopctl::events::Event::Egress { decision, .. }) if decision == "intercept"),
+                "{ev:?}"
+            );
             let ev = tokio::time::timeout(std::time::Duration::from_secs(5), conn.next_event())
                 .await
                 .unwrap()

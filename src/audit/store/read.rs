@@ -274,6 +274,13 @@ impl Reader {
         self.collect(&sql, params![session_id])
     }
 
+    /// Every event of one request (request, answer, tool calls, decisions,
+    /// errors), in the order they were recorded.
+    pub fn request(&self, request_id: &str) -> Result<Vec<StoredEvent>, Error> {
+        let sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE request_id = ?1 ORDER BY id");
+        self.collect(&sql, params![request_id])
+    }
+
     /// One event by id.
     pub fn event(&self, event_id: i64) -> Result<Option<StoredEvent>, Error> {
         let sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE id = ?1");
