@@ -216,6 +216,13 @@ fn a_claude_code_session_is_recorded_searched_exported_and_verified() {
         human.contains("tool_call") && human.contains("Bash"),
         "{human}"
     );
+    // What a person sees (shown with --nocapture).
+    println!(
+        "$ hoopctl sessions list\n{}\n$ hoopctl sessions show {id}\n{human}\n$ hoopctl sessions search 'DROP TABLE'\n{text_out}\n$ hoopctl sessions export --session {id} | head -c 300\n{}\n$ hoopctl sessions verify\n{}",
+        env.run_ok(&["sessions", "list"]),
+        env.run_ok(&["sessions", "export", "--session", &id]).chars().take(300).collect::<String>(),
+        env.run_ok(&["sessions", "verify"])
+    );
 }
 
 /// Records a session of `n` requests through a foreground proxy; returns its id.
