@@ -24,10 +24,16 @@ struct Tmux {
 
 impl Tmux {
     fn start(env: &Env) -> Tmux {
+        Self::run(env, "watch")
+    }
+
+    /// `hoopctl ARGS` in a pane; the pane stays a while after it exits,
+    /// showing `exited N`.
+    fn run(env: &Env, args: &str) -> Tmux {
         require("tmux");
         let socket = env.path("tmux.sock");
         let watch = format!(
-            "env HOOPCTL_CONFIG_DIR='{}' HOOPCTL_DATA_DIR='{}' HOOPCTL_RUNTIME_DIR='{}' HOME='{}' TERM=xterm-256color '{}' watch; sleep 30",
+            "env HOOPCTL_CONFIG_DIR='{}' HOOPCTL_DATA_DIR='{}' HOOPCTL_RUNTIME_DIR='{}' HOME='{}' TERM=xterm-256color '{}' {args}; echo exited $?; sleep 30",
             env.path("config").display(),
             env.path("data").display(),
             env.path("run").display(),
@@ -178,4 +184,30 @@ fn pressing_d_in_watch_denies_it_with_the_reason_typed_in_place() {
         "{}",
         text(&out)
     );
+}
+
+#[test]
+fn connect_tui_runs_the_proxy_and_the_tui_together_and_q_stops_both() {
+    let env = Env::new();
+    let fake = FakeAnthropic::start(Script::default()).unwrap();
+    let tmux = Tmux::run(
+        &env,
+        &format!(
+            "connect claude-code --direct --tui --listen 127.0.0.1:0 --upstream {}",
+            fake.url()
+        ),
+    );
+    // The TUI attached to its own proxy.
+    tmux.wait_for(&["1 proxy", "127.0.0.1:"], Duration::from_secs(30));
+    let sockets: Vec<_> = std::fs::read_dir(env.path("run"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".sock"))
+        .collect();
+    assert_eq!(sockets.len(), 1);
+    tmux.keys(&["q"]);
+    let screen = tmux.wait_for(&["exited 0"], Duration::from_secs(30));
+    assert!(screen.contains("stopped with the TUI"), "{screen}");
+    // The proxy went with it: its control socket is gone.
+    assert!(!sockets[0].path().exists());
 }
