@@ -211,3 +211,24 @@ fn connect_tui_runs_the_proxy_and_the_tui_together_and_q_stops_both() {
     // The proxy went with it: its control socket is gone.
     assert!(!sockets[0].path().exists());
 }
+
+#[test]
+fn watch_follows_proxies_that_stop_and_start_again() {
+    let env = Env::new();
+    let fake = FakeAnthropic::start(Script::default()).unwrap();
+    let tmux = Tmux::start(&env);
+    tmux.wait_for(&["no proxy attached"], Duration::from_secs(20));
+    let mut first = env.start_proxy(&["--upstream", &fake.url()]);
+    let pid = first.child.id().to_string();
+    tmux.wait_for(&["1 proxy", &pid], Duration::from_secs(20));
+    first.stop();
+    tmux.wait_for(&["gone"], Duration::from_secs(20));
+    let second = env.start_proxy(&["--upstream", &fake.url()]);
+    let pid = second.child.id().to_string();
+    let screen = tmux.wait_for(&["1 proxy", &pid], Duration::from_secs(20));
+    // A request through the new proxy shows up live.
+    let (status, _, _) = crate::support::curl_messages(&second, "sk-ant-watch", "hello");
+    assert_eq!(status, 200);
+    let screen2 = tmux.wait_for(&["/v1/messages"], Duration::from_secs(20));
+    println!("{screen}\n{screen2}");
+}
