@@ -117,6 +117,19 @@ pub(super) async fn forward(
             r.record(ev);
         }
     };
+    // An answer that is not inspected is recorded from its head.
+    let note_head = |status: u16, headers: &http::HeaderMap| {
+        if let Some(s) = &record_session {
+            let ms = started.elapsed().as_millis() as u64;
+            note(record::response_head(
+                s.clone(),
+                &request_id,
+                status,
+                ms,
+                headers,
+            ));
+        }
+    };
     let note_error = |resp: &Response<Body>| {
         if let (Some(err), Some(s)) = (resp.extensions().get::<ApiError>(), &record_session) {
             note(record::error(
@@ -217,15 +230,8 @@ pub(super) async fn forward(
             publish_response(shared, &request_id, ours.status().as_u16(), started);
             if ours.extensions().get::<ApiError>().is_some() {
                 note_error(&ours);
-            } else if let Some(s) = &record_session {
-                let ms = started.elapsed().as_millis() as u64;
-                note(record::response_head(
-                    s.clone(),
-                    &request_id,
-                    ours.status().as_u16(),
-                    ms,
-                    ours.headers(),
-                ));
+            } else {
+                note_head(ours.status().as_u16(), ours.headers());
             }
             return ours;
         }
@@ -272,31 +278,13 @@ pub(super) async fn forward(
         return match pipeline::response_body(shared, &mut parts, incoming, ctx).await {
             Ok(body) => Response::from_parts(parts, body),
             Err(incoming) => {
-                if let Some(s) = &record_session {
-                    let ms = started.elapsed().as_millis() as u64;
-                    note(record::response_head(
-                        s.clone(),
-                        &request_id,
-                        parts.status.as_u16(),
-                        ms,
-                        &parts.headers,
-                    ));
-                }
+                note_head(parts.status.as_u16(), &parts.headers);
                 let relay = Relay::new(incoming, sse, upstream);
                 Response::from_parts(parts, relay.boxed_unsync())
             }
         };
     }
-    if let Some(s) = &record_session {
-        let ms = started.elapsed().as_millis() as u64;
-        note(record::response_head(
-            s.clone(),
-            &request_id,
-            parts.status.as_u16(),
-            ms,
-            &parts.headers,
-        ));
-    }
+    note_head(parts.status.as_u16(), &parts.headers);
     let relay = Relay::new(incoming, sse, upstream);
     Response::from_parts(parts, relay.boxed_unsync())
 }
