@@ -305,7 +305,7 @@ fn render_pane(
     frame: &mut Frame,
     area: Rect,
     pane: Pane,
-    rows: Vec<Vec<(String, Style)>>,
+    rows: Rows,
     selected: Option<usize>,
     t: Theme,
 ) {
@@ -425,41 +425,56 @@ fn empty_text(app: &App, what: &str) -> String {
     }
 }
 
+/// A pane's rows: each a list of styled cells.
+type Rows = Vec<Vec<(String, Style)>>;
+
+/// One frame of a pane over `list`: moves `view` so its selection stays
+/// in sight and styles the rows in the window. Returns the rows, the
+/// selected row among them, and whether the selected item is still listed.
+fn windowed<T>(
+    list: &[(u64, T)],
+    view: &mut super::app::View,
+    rows_h: usize,
+    cells: impl Fn(&T) -> Vec<(String, Style)>,
+) -> (Rows, Option<usize>, bool) {
+    let cur = position(list, view.sel);
+    let found = view.sel.is_none() || list.get(cur).map(|(s, _)| Some(*s)) == Some(view.sel);
+    let range = window(view, cur, list.len(), rows_h);
+    let rows = list
+        .get(range.clone())
+        .unwrap_or(&[])
+        .iter()
+        .map(|(_, item)| cells(item))
+        .collect();
+    (rows, cur.checked_sub(range.start), found)
+}
+
 fn draw_requests(frame: &mut Frame, area: Rect, app: &mut App, t: Theme) {
     let rows_h = usize::from(area.height.saturating_sub(2));
+    let mut view = app.views[0];
     let (rows, selected, pane, found) = {
         let list = app.visible_requests();
-        let cur = position(&list, app.views[0].sel);
-        let found = app.views[0].sel.is_none()
-            || list.get(cur).map(|(s, _)| Some(*s)) == Some(app.views[0].sel);
-        let mut view = app.views[0];
-        let range = window(&mut view, cur, list.len(), rows_h);
-        let rows = list
-            .get(range.clone())
-            .unwrap_or(&[])
-            .iter()
-            .map(|(_, r)| {
-                let [time, session, method, path, model, status, latency, tokens, masked] =
-                    request_cells(r);
-                let masked_style = t.fg(Color::Magenta).add_modifier(Modifier::BOLD);
-                let status = if status.is_empty() {
-                    "…".to_string()
-                } else {
-                    status
-                };
-                vec![
-                    (time, t.dim()),
-                    (session, t.fg(Color::Blue)),
-                    (method, Style::new()),
-                    (path, Style::new()),
-                    (model, t.fg(Color::Cyan)),
-                    (status, t.status(r.status)),
-                    (latency, Style::new()),
-                    (tokens, Style::new()),
-                    (masked, masked_style),
-                ]
-            })
-            .collect::<Vec<_>>();
+        let (rows, selected, found) = windowed(&list, &mut view, rows_h, |r| {
+            let [time, session, method, path, model, status, latency, tokens, masked] =
+                request_cells(r);
+            let masked_style = t.fg(Color::Magenta).add_modifier(Modifier::BOLD);
+            let status = if status.is_empty() {
+                "…".to_string()
+            } else {
+                status
+            };
+            vec![
+                (time, t.dim()),
+                (session, t.fg(Color::Blue)),
+                (method, Style::new()),
+                (path, Style::new()),
+                (model, t.fg(Color::Cyan)),
+                (status, t.status(r.status)),
+                (latency, Style::new()),
+                (tokens, Style::new()),
+                (masked, masked_style),
+            ]
+        });
         let pane = Pane {
             title: pane_title("Requests", list.len(), app.requests.len(), app),
             cols: &REQUEST_COLS,
@@ -467,40 +482,31 @@ fn draw_requests(frame: &mut Frame, area: Rect, app: &mut App, t: Theme) {
             empty: empty_text(app, "requests"),
             focused: app.focus == Focus::Requests,
         };
-        app.views[0] = view;
-        (rows, cur.checked_sub(range.start), pane, found)
+        (rows, selected, pane, found)
     };
     if !found {
-        app.views[0].sel = None;
+        view.sel = None;
     }
+    app.views[0] = view;
     render_pane(frame, area, pane, rows, selected, t);
 }
 
 fn draw_feed(frame: &mut Frame, area: Rect, app: &mut App, t: Theme) {
     let rows_h = usize::from(area.height.saturating_sub(2));
     let cols = feed_cols(area.width);
+    let mut view = app.views[1];
     let (rows, selected, pane, found) = {
         let list = app.visible_feed();
-        let cur = position(&list, app.views[1].sel);
-        let found = app.views[1].sel.is_none()
-            || list.get(cur).map(|(s, _)| Some(*s)) == Some(app.views[1].sel);
-        let mut view = app.views[1];
-        let range = window(&mut view, cur, list.len(), rows_h);
-        let rows = list
-            .get(range.clone())
-            .unwrap_or(&[])
-            .iter()
-            .map(|(_, f)| {
-                let [time, badge, tool, summary, why] = feed_cells(f);
-                vec![
-                    (time, t.dim()),
-                    (badge, t.badge(f.badge)),
-                    (tool, t.fg(Color::Yellow)),
-                    (summary, Style::new()),
-                    (why, t.dim()),
-                ]
-            })
-            .collect::<Vec<_>>();
+        let (rows, selected, found) = windowed(&list, &mut view, rows_h, |f| {
+            let [time, badge, tool, summary, why] = feed_cells(f);
+            vec![
+                (time, t.dim()),
+                (badge, t.badge(f.badge)),
+                (tool, t.fg(Color::Yellow)),
+                (summary, Style::new()),
+                (why, t.dim()),
+            ]
+        });
         let pane = Pane {
             title: pane_title("Tool calls", list.len(), app.feed.len(), app),
             cols: &cols,
@@ -508,11 +514,11 @@ fn draw_feed(frame: &mut Frame, area: Rect, app: &mut App, t: Theme) {
             empty: empty_text(app, "tool calls"),
             focused: app.focus == Focus::Feed,
         };
-        app.views[1] = view;
-        (rows, cur.checked_sub(range.start), pane, found)
+        (rows, selected, pane, found)
     };
     if !found {
-        app.views[1].sel = None;
+        view.sel = None;
     }
+    app.views[1] = view;
     render_pane(frame, area, pane, rows, selected, t);
 }
