@@ -52,19 +52,12 @@ pub(super) async fn exchange(
         path_and_query,
     )
     .await?;
-    if first.status() != StatusCode::UNAUTHORIZED {
-        return translate(first).await;
-    }
-    let (head, bytes) = read_error(first).await?;
-    if is_anthropic_error(&bytes) {
-        return Err(Response::from_parts(head, body::full(bytes)));
-    }
-    let refusal = error_message(&bytes).unwrap_or_else(|| "401".into());
-    tracing::info!(connection = link.connection(), credential = %active.id, %refusal, "the gateway refused the credential; renewing it");
-    let fresh = match renewed(link, active.generation).await {
-        Ok(f) => f,
-        Err(answer) => return Err(answer),
+    let refusal = match classify(first).await {
+        Answer::Through(answer) => return answer,
+        Answer::Refused(why) => why,
     };
+    tracing::info!(connection = link.connection(), credential = %active.id, %refusal, "the gateway refused the credential; renewing it");
+    let fresh = renewed(link, active.generation).await?;
     let Some(replay) = outgoing.replay else {
         return Err(error_response(&ApiError::new(
             401,
@@ -84,14 +77,10 @@ pub(super) async fn exchange(
         path_and_query,
     )
     .await?;
-    if second.status() != StatusCode::UNAUTHORIZED {
-        return translate(second).await;
-    }
-    let (head, bytes) = read_error(second).await?;
-    if is_anthropic_error(&bytes) {
-        return Err(Response::from_parts(head, body::full(bytes)));
-    }
-    let refusal = error_message(&bytes).unwrap_or_else(|| "401".into());
+    let refusal = match classify(second).await {
+        Answer::Through(answer) => return answer,
+        Answer::Refused(why) => why,
+    };
     Err(error_response(&ApiError::final_(
         401,
         format!(
@@ -101,6 +90,27 @@ pub(super) async fn exchange(
             link.connection()
         ),
     )))
+}
+
+/// A gateway answer, sorted: one to pass on (or hoopctl's answer in its
+/// place), or the gateway's own refusal of the credential, with its message.
+enum Answer {
+    Through(Result<Response<Incoming>, Response<Body>>),
+    Refused(String),
+}
+
+async fn classify(resp: Response<Incoming>) -> Answer {
+    if resp.status() != StatusCode::UNAUTHORIZED {
+        return Answer::Through(translate(resp).await);
+    }
+    match read_error(resp).await {
+        Err(ours) => Answer::Through(Err(ours)),
+        // The API's own 401 (behind the gateway) is the agent's to see.
+        Ok((head, bytes)) if is_anthropic_error(&bytes) => {
+            Answer::Through(Err(Response::from_parts(head, body::full(bytes))))
+        }
+        Ok((_, bytes)) => Answer::Refused(error_message(&bytes).unwrap_or_else(|| "401".into())),
+    }
 }
 
 /// Waits (bounded) for the link to replace the credential of `generation`.
