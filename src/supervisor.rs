@@ -142,16 +142,13 @@ pub async fn start(opts: Options) -> Result<Started, Error> {
     let home = directories::BaseDirs::new().map(|b| b.home_dir().to_path_buf());
     let recorder = open_recorder(&opts, &opts.policy)?;
     let shipper = match (&recorder, &opts.policy.audit.webhook) {
-        (Some(r), Some(hook)) => {
-            let roots = upstream::roots(&opts.extra_cas)?;
-            let client = upstream::client(roots, provider.clone(), opts.timeouts.connect)?;
-            Some(crate::audit::ship::Shipper::new(
-                opts.audit_db.clone(),
-                hook.clone(),
-                client,
-                r.writer().committed(),
-            ))
-        }
+        // The webhook shares the upstream client (its roots and pool).
+        (Some(r), Some(hook)) => Some(crate::audit::ship::Shipper::new(
+            opts.audit_db.clone(),
+            hook.clone(),
+            client.clone(),
+            r.writer().committed(),
+        )),
         _ => None,
     };
     let mut policy = opts.policy;
