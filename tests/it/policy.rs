@@ -2,14 +2,13 @@
 //! blocked, `review` rules held for `hoopctl approve`/`deny`, sensitive
 //! data masked before it leaves, and rehydrated for the command that runs.
 
-use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 use crate::support::fake_anthropic::{classify, tool_results, FakeAnthropic, Reply, Script, Turn};
-use crate::support::{require, Env};
+use crate::support::{claude_cmd, write_policy, Env};
 
 fn text(out: &Output) -> String {
     format!(
@@ -17,42 +16,6 @@ fn text(out: &Output) -> String {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     )
-}
-
-/// `hoopctl connect claude-code --direct --upstream FAKE [--policy P] -- claude -p PROMPT --allowedTools Bash`.
-fn claude_cmd(
-    env: &Env,
-    fake: &FakeAnthropic,
-    policy: Option<&Path>,
-    work: &Path,
-    prompt: &str,
-) -> Command {
-    require("claude");
-    let mut cmd = env.cmd();
-    cmd.args([
-        "connect",
-        "claude-code",
-        "--direct",
-        "--upstream",
-        &fake.url(),
-    ]);
-    if let Some(p) = policy {
-        cmd.arg("--policy").arg(p);
-    }
-    cmd.args(["--", "claude", "-p", prompt, "--allowedTools", "Bash"])
-        .env("ANTHROPIC_API_KEY", "sk-ant-dummy-test-key")
-        .env("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
-        .env("DISABLE_AUTOUPDATER", "1")
-        .env_remove("ANTHROPIC_BASE_URL")
-        .current_dir(work)
-        .stdin(Stdio::null());
-    cmd
-}
-
-fn write_policy(env: &Env, body: &str) -> std::path::PathBuf {
-    let p = env.path("policy.toml");
-    std::fs::write(&p, body).unwrap();
-    p
 }
 
 #[test]

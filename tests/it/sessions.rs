@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::support::fake_anthropic::{FakeAnthropic, Script};
-use crate::support::{curl_messages, require, Env};
+use crate::support::{claude_cmd, curl_messages, require, write_policy, Env};
 
 const KEY: &str = "sk-ant-agent-key-for-the-record";
 
@@ -69,12 +69,6 @@ fn sqlite(db: &Path, sql: &str) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
-fn write_policy(env: &Env, text: &str) -> PathBuf {
-    let p = env.path("policy.toml");
-    std::fs::write(&p, text).unwrap();
-    p
-}
-
 #[test]
 fn a_claude_code_session_is_recorded_searched_exported_and_verified() {
     require("claude");
@@ -83,31 +77,12 @@ fn a_claude_code_session_is_recorded_searched_exported_and_verified() {
     let target = tempfile::tempdir().unwrap();
     let marker = target.path().join("marker");
     let fake = FakeAnthropic::start(Script::bash(format!("touch {}", marker.display()))).unwrap();
-    let mut cmd = env.cmd();
-    cmd.args([
-        "connect",
-        "claude-code",
-        "--direct",
-        "--upstream",
-        &fake.url(),
-        "--",
-    ])
-    .args([
-        "claude",
-        "-p",
-        &format!(
-            "Create the marker file in {}, write to alice@example.com, and never DROP TABLE users",
-            target.path().display()
-        ),
-        "--allowedTools",
-        "Bash",
-    ])
-    .env("ANTHROPIC_API_KEY", KEY)
-    .env("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
-    .env("DISABLE_AUTOUPDATER", "1")
-    .env_remove("ANTHROPIC_BASE_URL")
-    .current_dir(work.path())
-    .stdin(Stdio::null());
+    let prompt = format!(
+        "Create the marker file in {}, write to alice@example.com, and never DROP TABLE users",
+        target.path().display()
+    );
+    let mut cmd = claude_cmd(&env, &fake, None, work.path(), &prompt);
+    cmd.env("ANTHROPIC_API_KEY", KEY);
     let out = cmd.output().unwrap();
     assert!(out.status.success(), "{}", text(&out));
     assert!(marker.exists());

@@ -2,12 +2,12 @@
 //! Code asks for a command that a `review` rule holds; a person presses `a`
 //! (or `d`) in the TUI and the command runs (or does not).
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::support::fake_anthropic::{FakeAnthropic, Script};
-use crate::support::{hoopctl_bin, require, Env};
+use crate::support::{claude_cmd, hoopctl_bin, require, Env};
 
 fn text(out: &Output) -> String {
     format!(
@@ -108,37 +108,6 @@ impl Drop for Tmux {
     }
 }
 
-fn claude(env: &Env, fake: &FakeAnthropic, policy: &Path, work: &Path) -> Child {
-    require("claude");
-    let mut cmd = env.cmd();
-    cmd.args([
-        "connect",
-        "claude-code",
-        "--direct",
-        "--upstream",
-        &fake.url(),
-    ])
-    .arg("--policy")
-    .arg(policy)
-    .args([
-        "--",
-        "claude",
-        "-p",
-        "make the marker",
-        "--allowedTools",
-        "Bash",
-    ])
-    .env("ANTHROPIC_API_KEY", "sk-ant-dummy-watch-test")
-    .env("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
-    .env("DISABLE_AUTOUPDATER", "1")
-    .env_remove("ANTHROPIC_BASE_URL")
-    .current_dir(work)
-    .stdin(Stdio::null())
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
-    cmd.spawn().unwrap()
-}
-
 /// The held command is decided with `keys` in the TUI; returns Claude
 /// Code's output, whether the command ran, and the screen at the decision.
 fn decide_in_tui(keys: &[&[&str]]) -> (Output, bool, String) {
@@ -153,7 +122,11 @@ fn decide_in_tui(keys: &[&[&str]]) -> (Output, bool, String) {
     )
     .unwrap();
     let tmux = Tmux::start(&env);
-    let child = claude(&env, &fake, &policy, work.path());
+    let child = claude_cmd(&env, &fake, Some(&policy), work.path(), "make the marker")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let held = tmux.wait_for(&["watched-marker", "review-touch"], Duration::from_secs(60));
     assert!(!marker.exists(), "nothing runs while held");
     for k in keys {

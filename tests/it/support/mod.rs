@@ -295,3 +295,41 @@ pub fn curl_messages(proxy: &Proxy, api_key: &str, prompt: &str) -> (u16, Value,
     let json = serde_json::from_str(json).unwrap_or(Value::String(json.to_string()));
     (code, json, elapsed)
 }
+
+/// `hoopctl connect claude-code --direct --upstream FAKE [--policy P] -- claude -p PROMPT
+/// --allowedTools Bash`, offline and quiet, with a dummy key of the agent's own.
+pub fn claude_cmd(
+    env: &Env,
+    fake: &fake_anthropic::FakeAnthropic,
+    policy: Option<&Path>,
+    work: &Path,
+    prompt: &str,
+) -> Command {
+    require("claude");
+    let mut cmd = env.cmd();
+    cmd.args([
+        "connect",
+        "claude-code",
+        "--direct",
+        "--upstream",
+        &fake.url(),
+    ]);
+    if let Some(p) = policy {
+        cmd.arg("--policy").arg(p);
+    }
+    cmd.args(["--", "claude", "-p", prompt, "--allowedTools", "Bash"])
+        .env("ANTHROPIC_API_KEY", "sk-ant-dummy-test-key")
+        .env("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
+        .env("DISABLE_AUTOUPDATER", "1")
+        .env_remove("ANTHROPIC_BASE_URL")
+        .current_dir(work)
+        .stdin(Stdio::null());
+    cmd
+}
+
+/// Writes `body` to `policy.toml` in the test's directory.
+pub fn write_policy(env: &Env, body: &str) -> PathBuf {
+    let p = env.path("policy.toml");
+    std::fs::write(&p, body).unwrap();
+    p
+}

@@ -93,6 +93,12 @@ pub struct TestTls {
     config: Arc<rustls::ServerConfig>,
 }
 
+impl TestTls {
+    pub fn acceptor(&self) -> tokio_rustls::TlsAcceptor {
+        tokio_rustls::TlsAcceptor::from(self.config.clone())
+    }
+}
+
 struct State {
     seen: Mutex<Vec<Seen>>,
     gate: Semaphore,
@@ -116,7 +122,7 @@ impl Upstream {
     /// HTTPS on 127.0.0.1:0 with a fresh test CA; the leaf covers `localhost`
     /// and 127.0.0.1; ALPN offers `alpn` (e.g. `["h2", "http/1.1"]`).
     pub fn start_tls(alpn: &[&str]) -> Self {
-        Self::spawn(Some(test_tls(alpn)))
+        Self::spawn(Some(test_tls("hoopctl test upstream CA", alpn)))
     }
 
     fn spawn(tls: Option<TestTls>) -> Self {
@@ -213,7 +219,9 @@ impl Drop for Upstream {
     }
 }
 
-fn test_tls(alpn: &[&str]) -> TestTls {
+/// A fresh test CA named `ca_name` and a server leaf for `localhost` and
+/// 127.0.0.1 signed by it, offering `alpn`.
+pub fn test_tls(ca_name: &str, alpn: &[&str]) -> TestTls {
     use rcgen::{
         BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose,
     };
@@ -221,7 +229,7 @@ fn test_tls(alpn: &[&str]) -> TestTls {
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params
         .distinguished_name
-        .push(DnType::CommonName, "hoopctl test upstream CA");
+        .push(DnType::CommonName, ca_name);
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
     let ca_cert = ca_params.self_signed(&ca_key).unwrap();
@@ -262,7 +270,7 @@ async fn serve_conn(stream: TcpStream, state: Arc<State>, tls: Option<TestTls>) 
                 .await;
         }
         Some(tls) => {
-            let acceptor = tokio_rustls::TlsAcceptor::from(tls.config.clone());
+            let acceptor = tls.acceptor();
             let Ok(Ok(stream)) =
                 tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await
             else {
