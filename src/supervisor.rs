@@ -214,6 +214,14 @@ fn open_recorder(opts: &Options, policy: &Policy) -> Result<Option<Arc<Recorder>
             return Ok(None);
         }
     };
+    // Under a file-size limit (`ulimit -f`) the kernel sends SIGXFSZ when
+    // a write passes it, which would kill the proxy mid-request. Handled,
+    // such a write fails with EFBIG instead, and `fail_closed` decides.
+    if let Err(e) = signal(SignalKind::from_raw(
+        nix::sys::signal::Signal::SIGXFSZ as std::os::raw::c_int,
+    )) {
+        tracing::debug!(error = %e, "could not handle SIGXFSZ");
+    }
     if audit.retain_days > 0 {
         let (path, days) = (opts.audit_db.clone(), audit.retain_days);
         std::thread::spawn(move || match store::retain(&path, days) {

@@ -2,4 +2,5 @@
 //! Pure: no I/O.
 
 pub mod error;
+pub mod request;
 pub mod sse;

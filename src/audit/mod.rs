@@ -1,11 +1,12 @@
 //! The local record (SPEC section 8, "nothing is lost"): a tamper-evident,
-//! searchable SQLite store of what agents did, written off the hot path.
+//! searchable SQLite store of what agents did, indexed off the hot path.
 //!
 //! - [`event`]: what is recorded (the proxy builds these).
-//! - [`store`]: the database: schema and migrations, the single batched
-//!   writer thread with per-session hash chains (`store::chain` owns the
-//!   canonical bytes each hash covers), and the read side (list, show,
-//!   search, export, verify, retention, shipping cursor).
+//! - [`store`]: the journal each proxy appends to before a request leaves,
+//!   the database it is indexed into (schema and migrations, per-session
+//!   hash chains: `store::chain` owns the canonical bytes each hash
+//!   covers), and the read side (list, show, search, export, verify,
+//!   retention, shipping cursor).
 //! - [`recorder`]: the proxy's handle: durable requests, `fail_closed`.
 //! - [`ship`]: live shipping to a webhook, with the store as the spool.
 //!

@@ -1,15 +1,39 @@
 //! The proxy's handle on the record: builds sessions for one run, records
-//! requests durably before they are forwarded, everything else without
-//! waiting, and applies `fail_closed`.
+//! requests in the journal before they are forwarded, everything else
+//! without waiting, and applies `fail_closed`.
 //!
 //! Owns: what a failing store means for traffic. Must not: know HTTP (the
 //! proxy decides what goes into each event).
 
+use std::cell::RefCell;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
-use super::event::{now_ms, Event, RunMeta, SessionRef};
+use super::event::{now_ms, Record, RunMeta, SessionRef};
 use super::store::{self, Writer};
+
+thread_local! {
+    /// The last agent session id and user agent this thread saw: the same
+    /// few values come with every request, so they are shared, not copied.
+    static LAST_AGENT_SESSION: RefCell<Option<Arc<str>>> = const { RefCell::new(None) };
+    static LAST_USER_AGENT: RefCell<Option<Arc<str>>> = const { RefCell::new(None) };
+}
+
+/// `s` as a shared string, reusing the thread's last one when equal.
+fn shared_str(
+    cache: &'static std::thread::LocalKey<RefCell<Option<Arc<str>>>>,
+    s: &str,
+) -> Arc<str> {
+    cache.with(|cell| {
+        let Ok(mut last) = cell.try_borrow_mut() else {
+            return Arc::from(s);
+        };
+        match &*last {
+            Some(hit) if **hit == *s => hit.clone(),
+            _ => last.insert(Arc::from(s)).clone(),
+        }
+    })
+}
 
 /// How often a failing store is reported in the log.
 const WARN_EVERY_MS: i64 = 10_000;
@@ -52,32 +76,34 @@ impl Recorder {
     pub fn session(&self, agent_session: Option<&str>, user_agent: Option<&str>) -> SessionRef {
         SessionRef {
             run: self.run.clone(),
-            agent_session: agent_session.map(str::to_string),
-            user_agent: user_agent.map(str::to_string),
+            agent_session: agent_session.map(|a| shared_str(&LAST_AGENT_SESSION, a)),
+            user_agent: user_agent.map(|ua| shared_str(&LAST_USER_AGENT, ua)),
         }
     }
 
-    /// Records `ev` and waits until it is committed. `Err` (with the
-    /// reason) only when the store fails and the policy is fail-closed;
-    /// otherwise a failure is logged and traffic goes on.
-    pub async fn durable(&self, ev: Event) -> Result<(), String> {
-        match self.writer.append_durable(ev).await {
+    /// Records `ev` in the journal before returning (it then survives
+    /// `kill -9`). `Err` (with the reason) only when the journal cannot be
+    /// written and the policy is fail-closed: the event is then not
+    /// recorded, and the caller must not send what it describes. Otherwise
+    /// a failure is logged, traffic goes on, and the event is kept for the
+    /// next write that works.
+    pub fn durable(&self, ev: impl Record) -> Result<(), String> {
+        let result = if self.fail_closed {
+            self.writer.append_durable(ev)
+        } else {
+            self.writer.append_durable_or_later(ev)
+        };
+        match result {
             Ok(()) => Ok(()),
             Err(e) => self.failed(&e),
         }
     }
 
     /// Records `ev` without waiting.
-    pub fn record(&self, ev: Event) {
+    pub fn record(&self, ev: impl Record) {
         if let Err(e) = self.writer.append(ev) {
             let _ = self.failed(&e);
         }
-    }
-
-    /// Whether the store is failing now (for requests under fail_closed
-    /// that need not wait for a commit to find out).
-    pub fn failing(&self) -> Option<String> {
-        self.writer.failing()
     }
 
     fn failed(&self, e: &store::Error) -> Result<(), String> {
@@ -102,10 +128,10 @@ impl Recorder {
         }
     }
 
-    /// Waits until everything recorded so far is committed (shutdown).
+    /// Waits until everything recorded so far is indexed (shutdown).
     pub async fn flush(&self) {
         if let Err(e) = self.writer.flush().await {
-            tracing::error!(error = %e, "could not commit the last audit events");
+            tracing::error!(error = %e, "could not index the last audit events; they stay in the journal and are indexed by the next hoopctl that opens the store");
         }
     }
 

@@ -1,11 +1,14 @@
-//! The SQLite audit store: `audit.db` in the data directory.
+//! The audit store: `audit.db` in the data directory, and the journals
+//! next to it.
 //!
 //! - Schema and migrations ([`open`], [`SCHEMA_VERSION`]): WAL,
 //!   `synchronous=NORMAL`, `PRAGMA user_version` as the schema version.
-//! - The single writer ([`Writer`]): a dedicated thread owning one
-//!   connection, committing everything queued in one transaction (group
-//!   commit), keeping a SHA-256 hash chain per session. Compression and
-//!   hashing of bodies happen on the caller's thread.
+//! - The writer ([`Writer`]): appends each event to this process's
+//!   journal (`journal`: one `write()` on the caller's thread, durable
+//!   against `kill -9` when it returns), and one low-priority indexer
+//!   thread that turns the journal into rows in large transactions,
+//!   keeping a SHA-256 hash chain per session. [`recover`] indexes the
+//!   journals of processes that died.
 //! - The read side ([`Reader`]): list, resolve, show, search (FTS5),
 //!   export, verify; the shipping cursor ([`cursor`], [`set_cursor`]) and
 //!   retention ([`retain`]).
@@ -13,8 +16,9 @@
 //! Tables: `sessions` (one row per proxy run × agent session, with the
 //! chain's head), `events` (one row per event: canonical JSON `data`,
 //! search `text`, zstd `body`, the chain `prev_hash`/`hash`),
-//! `events_fts` (contentless FTS5 over `text`, rowid = `events.id`) and
-//! `cursors` (how far each shipper got).
+//! `events_fts` (contentless FTS5 over `text`, rowid = `events.id`),
+//! `cursors` (how far each shipper got) and `journals` (how far each
+//! journal has been indexed).
 //!
 //! The chain ([`chain`]): every event's hash covers the previous hash and
 //! the event's canonical bytes, so editing, deleting, inserting or
@@ -28,6 +32,7 @@ use std::time::Instant;
 use rusqlite::{Connection, OptionalExtension};
 
 pub mod chain;
+mod journal;
 mod read;
 mod schema;
 mod verify;
@@ -38,13 +43,13 @@ mod tests;
 
 pub use read::{Hit, Reader, SessionSummary, StoredEvent};
 pub use verify::{Broken, Verdict};
-pub use writer::{Writer, WriterOptions, WriterStats};
+pub use writer::{recover, Writer, WriterOptions, WriterStats};
 
 /// The store's file name in the data directory.
 pub const FILE_NAME: &str = "audit.db";
 
 /// The schema this binary writes (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -203,7 +208,7 @@ pub fn retain(path: &Path, days: u32) -> Result<(u64, u64), Error> {
 /// The store's benchmark: appends `n` small events (a request-sized
 /// `data`, a short search text, a 300-byte body; spread over 16 sessions)
 /// from two producer threads through a [`Writer`] on `path`, waits until
-/// all are committed, and returns events per second.
+/// all are indexed, and returns events per second.
 pub fn bench_append(path: &Path, n: usize) -> Result<f64, Error> {
     use crate::audit::event::{Event, Kind, RunMeta, SessionRef};
     use std::sync::Arc;
@@ -237,7 +242,7 @@ pub fn bench_append(path: &Path, n: usize) -> Result<f64, Error> {
                 for i in 0..mine {
                     let session = SessionRef {
                         run: run.clone(),
-                        agent_session: Some(format!("agent-{}", (i * producers + p) % 16)),
+                        agent_session: Some(format!("agent-{}", (i * producers + p) % 16).into()),
                         user_agent: Some("claude-cli/2.1.330 (external, cli)".into()),
                     };
                     let mut ev = Event::new(
@@ -250,7 +255,7 @@ pub fn bench_append(path: &Path, n: usize) -> Result<f64, Error> {
                     );
                     ev.request_id = Some(format!("req-{p}-{i}"));
                     ev.text = Some(format!("run cargo test in crate number {i} and report"));
-                    ev.body = Some(body.clone());
+                    ev.body = Some(body.clone().into());
                     writer.append(ev)?;
                 }
                 Ok(())

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::output::{emit, Format};
 use super::Context;
-use crate::audit::store::{Reader, SessionSummary, StoredEvent};
+use crate::audit::store::{self, Reader, SessionSummary, StoredEvent};
 
 #[derive(Debug, Subcommand)]
 pub enum SessionsCommand {
@@ -213,8 +213,19 @@ pub fn describe(ev: &StoredEvent) -> String {
     }
 }
 
+/// The store, after indexing what proxies that stopped without finishing
+/// (killed, crashed) left in their journals, so that nothing recorded is
+/// missing from what is shown.
 fn reader(ctx: &Context) -> anyhow::Result<Reader> {
-    Ok(Reader::open(&ctx.dirs.audit_db())?)
+    let db = ctx.dirs.audit_db();
+    if db.exists() {
+        match store::recover(&db) {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(events = n, "indexed the journals of proxies that stopped"),
+            Err(e) => eprintln!("warning: {e}; events of proxies that stopped may be missing"),
+        }
+    }
+    Ok(Reader::open(&db)?)
 }
 
 #[derive(Serialize)]

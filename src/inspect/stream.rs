@@ -89,7 +89,7 @@ impl Record {
         });
         let mut ev = self.event(request_id, Kind::Response, data);
         let body = serde_json::json!({"text": t.text, "tool_calls": t.tool_calls});
-        ev.body = serde_json::to_vec(&body).ok();
+        ev.body = serde_json::to_vec(&body).ok().map(Into::into);
         ev.text = Some(t.search_text());
         self.recorder.record(ev);
     }

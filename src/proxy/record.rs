@@ -4,9 +4,11 @@
 
 use bytes::Bytes;
 use http::header::{self, HeaderMap};
-use serde_json::{json, Map, Value};
+use serde::ser::{SerializeMap, Serializer};
+use serde::Serialize;
+use serde_json::json;
 
-use crate::audit::event::{Event, Kind, SessionRef};
+use crate::audit::event::{Derive, Draft, Event, Kind, SessionRef};
 use crate::policy::mask::Counts;
 
 /// Header names whose values are never recorded.
@@ -26,134 +28,121 @@ fn secret_header(name: &str) -> bool {
     .any(|s| name.contains(s))
 }
 
-/// Headers as JSON, secret values replaced.
-pub fn headers(h: &HeaderMap) -> Value {
-    let mut out = Map::new();
-    for (name, value) in h {
-        let n = name.as_str();
-        let v = if secret_header(n) {
-            "(redacted)".to_string()
-        } else {
-            String::from_utf8_lossy(value.as_bytes()).into_owned()
-        };
-        match out.get_mut(n) {
-            Some(Value::String(prev)) => {
-                prev.push_str(", ");
-                prev.push_str(&v);
-            }
-            _ => {
-                out.insert(n.to_string(), Value::String(v));
-            }
-        }
-    }
-    Value::Object(out)
-}
+/// Headers as a JSON object, secret values replaced; repeated headers
+/// joined with ", ". Serialised straight from the map: the request's path
+/// builds no tree of values.
+pub struct Headers<'a>(pub &'a HeaderMap);
 
-/// The newest user turn of a Messages request, as text: what search
-/// finds as "the prompt" (its text blocks and tool results).
-pub fn prompt_text(body: &[u8]) -> Option<String> {
-    let v: Value = serde_json::from_slice(body).ok()?;
-    let last = v["messages"]
-        .as_array()?
-        .iter()
-        .rev()
-        .find(|m| m["role"] == "user")?;
-    let mut out = String::new();
-    let mut push = |s: &str| {
-        if !out.is_empty() {
-            out.push('\n');
-        }
-        out.push_str(s);
-    };
-    match &last["content"] {
-        Value::String(s) => push(s),
-        Value::Array(blocks) => {
-            for b in blocks {
-                match b["type"].as_str() {
-                    Some("text") => push(b["text"].as_str().unwrap_or("")),
-                    Some("tool_result") => match &b["content"] {
-                        Value::String(s) => push(s),
-                        Value::Array(parts) => {
-                            for p in parts {
-                                if let Some(t) = p["text"].as_str() {
-                                    push(t);
-                                }
-                            }
-                        }
-                        _ => {}
-                    },
-                    _ => {}
+impl Serialize for Headers<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(self.0.keys_len()))?;
+        for name in self.0.keys() {
+            let n = name.as_str();
+            if secret_header(n) {
+                map.serialize_entry(n, "(redacted)")?;
+                continue;
+            }
+            let mut values = self.0.get_all(name).iter();
+            let first = values.next().map(|v| String::from_utf8_lossy(v.as_bytes()));
+            match (first, values.next()) {
+                (Some(one), None) => map.serialize_entry(n, &one)?,
+                (first, second) => {
+                    let joined: Vec<_> = first
+                        .into_iter()
+                        .chain(
+                            second
+                                .into_iter()
+                                .chain(values)
+                                .map(|v| String::from_utf8_lossy(v.as_bytes())),
+                        )
+                        .collect();
+                    map.serialize_entry(n, &joined.join(", "))?;
                 }
             }
         }
-        _ => {}
+        map.end()
     }
-    (!out.is_empty()).then_some(out)
 }
 
-/// The `request` event: recorded before the request is forwarded.
+#[derive(Serialize)]
+pub struct RequestData<'a> {
+    method: &'a str,
+    host: &'a str,
+    path: &'a str,
+    headers: Headers<'a>,
+    body_bytes: Option<u64>,
+    body_recorded: bool,
+    masked: &'a Counts,
+    masked_total: usize,
+}
+
+/// The `request` event: recorded before the request is forwarded. Borrows
+/// everything; nothing is built but the record itself.
 #[allow(clippy::too_many_arguments)]
-pub fn request(
-    session: SessionRef,
-    request_id: &str,
-    method: &http::Method,
-    host: &str,
-    path_and_query: &str,
-    h: &HeaderMap,
-    body: Option<&Bytes>,
-    masked: &Counts,
-) -> Event {
+pub fn request<'a>(
+    session: &'a SessionRef,
+    request_id: &'a str,
+    method: &'a http::Method,
+    host: &'a str,
+    path_and_query: &'a str,
+    h: &'a HeaderMap,
+    body: Option<&'a Bytes>,
+    masked: &'a Counts,
+) -> Draft<'a, RequestData<'a>> {
     let length = body.map(|b| b.len() as u64).or_else(|| {
         h.get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse().ok())
     });
+    let data = RequestData {
+        method: method.as_str(),
+        host,
+        path: path_and_query,
+        headers: Headers(h),
+        body_bytes: length,
+        body_recorded: body.is_some(),
+        masked,
+        masked_total: masked.values().sum(),
+    };
+    let mut ev = Draft::new(session, Kind::Request, data);
+    ev.request_id = Some(request_id);
+    ev.body = body.filter(|b| !b.is_empty()).map(|b| &b[..]);
+    // The model and the prompt are read from the body when the store
+    // indexes it, not here on the request's way out.
     let path = path_and_query.split('?').next().unwrap_or("");
-    let messages = path == "/v1/messages";
-    let parsed = body
-        .filter(|_| messages)
-        .and_then(|b| serde_json::from_slice::<Value>(b).ok());
-    let mut data = json!({
-        "method": method.as_str(),
-        "host": host,
-        "path": path_and_query,
-        "headers": headers(h),
-        "body_bytes": length,
-        "body_recorded": body.is_some(),
-        "masked": masked,
-        "masked_total": masked.values().sum::<usize>(),
-    });
-    if let Some(p) = &parsed {
-        data["model"] = p["model"].clone();
-        data["stream"] = p["stream"].clone();
-        data["messages"] = json!(p["messages"].as_array().map_or(0, Vec::len));
+    if path == "/v1/messages" && ev.body.is_some() {
+        ev.derive = Some(Derive::MessagesRequest);
     }
-    let mut ev = Event::new(session, Kind::Request, data);
-    ev.request_id = Some(request_id.to_string());
-    ev.body = body.filter(|b| !b.is_empty()).map(|b| b.to_vec());
-    ev.text = body.filter(|_| messages).and_then(|b| prompt_text(b));
     ev
 }
 
-/// A `response` event from the head alone (answers that are not inspected).
-pub fn response_head(
-    session: SessionRef,
-    request_id: &str,
+#[derive(Serialize)]
+pub struct ResponseHead<'a> {
     status: u16,
     latency_ms: u64,
-    h: &HeaderMap,
-) -> Event {
-    let mut ev = Event::new(
-        session,
-        Kind::Response,
-        json!({
-            "status": status,
-            "latency_ms": latency_ms,
-            "content_type": h.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()),
-            "content_length": h.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok()),
-        }),
-    );
-    ev.request_id = Some(request_id.to_string());
+    content_type: Option<&'a str>,
+    content_length: Option<u64>,
+}
+
+/// A `response` event from the head alone (answers that are not inspected).
+pub fn response_head<'a>(
+    session: &'a SessionRef,
+    request_id: &'a str,
+    status: u16,
+    latency_ms: u64,
+    h: &'a HeaderMap,
+) -> Draft<'a, ResponseHead<'a>> {
+    let data = ResponseHead {
+        status,
+        latency_ms,
+        content_type: h.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()),
+        content_length: h
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok()),
+    };
+    let mut ev = Draft::new(session, Kind::Response, data);
+    ev.request_id = Some(request_id);
     ev
 }
 
@@ -198,27 +187,12 @@ mod tests {
         h.insert("x-goog-api-key-id", "k".parse().unwrap());
         h.append("accept", "a".parse().unwrap());
         h.append("accept", "b".parse().unwrap());
-        let v = headers(&h);
+        let v = serde_json::to_value(Headers(&h)).unwrap();
         assert_eq!(v["x-api-key"], "(redacted)");
         assert_eq!(v["authorization"], "(redacted)");
         assert_eq!(v["x-goog-api-key-id"], "(redacted)");
         assert_eq!(v["anthropic-version"], "2023-06-01");
         assert_eq!(v["accept"], "a, b");
         assert!(!v.to_string().contains("sk-ant-123"));
-    }
-
-    #[test]
-    fn the_prompt_is_the_newest_user_turn() {
-        let body = br#"{"messages":[
-            {"role":"user","content":"old question"},
-            {"role":"assistant","content":[{"type":"text","text":"x"}]},
-            {"role":"user","content":[{"type":"tool_result","tool_use_id":"t","content":"rm: done"},
-                                      {"type":"text","text":"now DROP TABLE users"}]}]}"#;
-        assert_eq!(
-            prompt_text(body).as_deref(),
-            Some("rm: done\nnow DROP TABLE users")
-        );
-        assert_eq!(prompt_text(b"{}"), None);
-        assert_eq!(prompt_text(b"not json"), None);
     }
 }

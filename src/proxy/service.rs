@@ -112,27 +112,20 @@ pub(super) async fn forward(
             .and_then(|v| v.to_str().ok());
         r.session(session_id.as_deref(), ua)
     });
-    let note = |ev: crate::audit::event::Event| {
-        if let Some(r) = &recorder {
-            r.record(ev);
-        }
-    };
     // An answer that is not inspected is recorded from its head.
     let note_head = |status: u16, headers: &http::HeaderMap| {
-        if let Some(s) = &record_session {
+        if let (Some(r), Some(s)) = (&recorder, &record_session) {
             let ms = started.elapsed().as_millis() as u64;
-            note(record::response_head(
-                s.clone(),
-                &request_id,
-                status,
-                ms,
-                headers,
-            ));
+            r.record(record::response_head(s, &request_id, status, ms, headers));
         }
     };
     let note_error = |resp: &Response<Body>| {
-        if let (Some(err), Some(s)) = (resp.extensions().get::<ApiError>(), &record_session) {
-            note(record::error(
+        if let (Some(r), Some(err), Some(s)) = (
+            &recorder,
+            resp.extensions().get::<ApiError>(),
+            &record_session,
+        ) {
+            r.record(record::error(
                 s.clone(),
                 &request_id,
                 err.status,
@@ -150,7 +143,7 @@ pub(super) async fn forward(
     };
     if let (Some(r), Some(s)) = (&recorder, &record_session) {
         let ev = record::request(
-            s.clone(),
+            s,
             &request_id,
             &method,
             &client_host,
@@ -160,7 +153,7 @@ pub(super) async fn forward(
             &outgoing.masked,
         );
         // Recorded before it leaves: a request that was sent is never lost.
-        if let Err(why) = r.durable(ev).await {
+        if let Err(why) = r.durable(ev) {
             let err = ApiError::new(
                 503,
                 format!(

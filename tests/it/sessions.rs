@@ -385,49 +385,19 @@ fn kill_9_loses_no_request_that_left_the_machine() {
     assert_eq!(code, 0, "{verdicts}");
 }
 
-/// Holds an exclusive write lock on the database (a busy store) until dropped.
-struct Locker {
-    child: std::process::Child,
-}
-
-impl Locker {
-    fn hold(db: &Path) -> Locker {
-        require("sqlite3");
-        let mut child = Command::new("sqlite3")
-            .arg(db)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let stdin = child.stdin.as_mut().unwrap();
-        writeln!(
-            stdin,
-            "PRAGMA busy_timeout = 5000;\nBEGIN EXCLUSIVE;\nSELECT 'locked';"
-        )
+/// Sets the soft file-size limit (`ulimit -f`, in bytes) of a running
+/// process with util-linux `prlimit`: past it every write to a regular file
+/// fails (EFBIG), as on a full disk. `None` lifts it.
+fn file_size_limit(pid: u32, bytes: Option<u64>) {
+    require("prlimit");
+    let value = bytes.map_or("unlimited".to_string(), |b| b.to_string());
+    let out = Command::new("prlimit")
+        .arg("--pid")
+        .arg(pid.to_string())
+        .arg(format!("--fsize={value}:"))
+        .output()
         .unwrap();
-        stdin.flush().unwrap();
-        // The pragma echoes its value first.
-        let mut out = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        while line.trim() != "locked" {
-            line.clear();
-            assert!(
-                out.read_line(&mut line).unwrap() > 0,
-                "sqlite3 could not lock"
-            );
-        }
-        Locker { child }
-    }
-}
-
-impl Drop for Locker {
-    fn drop(&mut self) {
-        if let Some(stdin) = self.child.stdin.as_mut() {
-            let _ = writeln!(stdin, "ROLLBACK;\n.quit");
-        }
-        let _ = self.child.wait();
-    }
+    assert!(out.status.success(), "prlimit: {}", text(&out));
 }
 
 #[test]
@@ -445,13 +415,16 @@ fn a_failing_store_stops_traffic_only_when_fail_closed() {
         let (status, body, _) = curl_messages(&proxy, KEY, "before");
         assert_eq!(status, 200, "{body}");
         fake.clear();
-        let lock = Locker::hold(&db(&env));
-        let (status, body, _) = curl_messages(&proxy, KEY, "while the store is locked");
+        // No file of the proxy's can grow: the journal cannot be written.
+        file_size_limit(proxy.child.id(), Some(1));
+        let (status, body, _) = curl_messages(&proxy, KEY, "while writes fail");
         if fail_closed {
             assert_eq!(status, 503, "{body}");
             let message = body["error"]["message"].as_str().unwrap_or("");
             assert!(message.contains("could not record"), "{message}");
             assert!(message.contains("fail_closed"), "{message}");
+            // The kernel's own error, not a simulation of one.
+            assert!(message.contains("File too large"), "{message}");
             assert!(
                 fake.messages_requests().is_empty(),
                 "an unrecorded request was sent"
@@ -460,12 +433,29 @@ fn a_failing_store_stops_traffic_only_when_fail_closed() {
             assert_eq!(status, 200, "{body}");
             assert_eq!(fake.messages_requests().len(), 1);
         }
-        drop(lock);
+        file_size_limit(proxy.child.id(), None);
         let (status, body, _) = curl_messages(&proxy, KEY, "after");
         assert_eq!(status, 200, "{body}");
         proxy.stop();
         let (code, verdicts) = verify_db(&env, None);
         assert_eq!(code, 0, "{verdicts}");
+        let prompts: Vec<String> = export(&env, &[])
+            .iter()
+            .filter(|e| e["kind"] == "request")
+            .filter_map(|e| {
+                e["body"]["messages"][0]["content"]
+                    .as_str()
+                    .map(str::to_string)
+            })
+            .collect();
+        // Refused and not recorded; or sent, and recorded once the journal
+        // could be written again.
+        let expected: &[&str] = if fail_closed {
+            &["before", "after"]
+        } else {
+            &["before", "while writes fail", "after"]
+        };
+        assert_eq!(prompts, expected, "fail_closed = {fail_closed}");
     }
     // A store that cannot even be opened: fail_closed refuses to start.
     let env = Env::new();

@@ -183,11 +183,17 @@ impl Prepared {
     }
 }
 
-/// Does the caller-side work: canonical JSON, SHA-256 and zstd of the body.
+/// Does the indexer's work before the insert: derived fields, canonical
+/// JSON, SHA-256 and zstd of the body.
 pub fn prepare(ev: Event) -> Result<Prepared, Error> {
     let session_id = ev.session.id();
-    let data = canonical_json(&ev.data);
-    let blocked = is_blocked(ev.kind, &ev.data);
+    let mut value = ev.data_value();
+    let mut text = ev.text;
+    if let Some(derive) = ev.derive {
+        derive.apply(&mut value, &mut text, ev.body.as_deref());
+    }
+    let data = canonical_json(&value);
+    let blocked = is_blocked(ev.kind, &value);
     let (body, body_len, body_sha256) = match ev.body {
         None => (None, None, None),
         Some(raw) => {
@@ -199,13 +205,17 @@ pub fn prepare(ev: Event) -> Result<Prepared, Error> {
     Ok(Prepared {
         session_id,
         run: ev.session.run,
-        agent_session: ev.session.agent_session,
-        user_agent: ev.session.user_agent.filter(|ua| !ua.is_empty()),
+        agent_session: ev.session.agent_session.map(|a| a.to_string()),
+        user_agent: ev
+            .session
+            .user_agent
+            .filter(|ua| !ua.is_empty())
+            .map(|ua| ua.to_string()),
         at_ms: ev.at_ms,
         kind: ev.kind,
         request_id: ev.request_id,
         data,
-        text: ev.text.filter(|t| !t.is_empty()),
+        text: text.filter(|t| !t.is_empty()),
         body,
         body_len,
         body_sha256,

@@ -9,7 +9,7 @@ use super::{Error, SCHEMA_VERSION};
 
 /// Migration `i` takes the schema from version `i` to `i + 1`. Append only;
 /// never edit a shipped entry.
-const MIGRATIONS: &[&str] = &[V1];
+const MIGRATIONS: &[&str] = &[V1, V2];
 
 const V1: &str = r#"
 CREATE TABLE sessions (
@@ -65,6 +65,17 @@ CREATE VIRTUAL TABLE events_fts USING fts5 (
 CREATE TABLE cursors (
     name       TEXT PRIMARY KEY,
     event_id   INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+"#;
+
+/// Version 2: how far each journal has been indexed (see `journal`),
+/// committed with the events, so nothing is indexed twice.
+const V2: &str = r#"
+CREATE TABLE journals (
+    id         TEXT PRIMARY KEY,
+    segment    INTEGER NOT NULL,
+    at_byte    INTEGER NOT NULL,
     updated_at INTEGER NOT NULL
 );
 "#;

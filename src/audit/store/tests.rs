@@ -8,6 +8,7 @@ use serde_json::json;
 use super::*;
 use crate::audit::event::{now_ms, Event, Kind, RunMeta, SessionRef};
 
+mod journal;
 mod read;
 mod tamper;
 mod writer;
@@ -33,7 +34,7 @@ pub(super) fn run(id: &str) -> Arc<RunMeta> {
 pub(super) fn session(run: &Arc<RunMeta>, agent: Option<&str>) -> SessionRef {
     SessionRef {
         run: run.clone(),
-        agent_session: agent.map(str::to_string),
+        agent_session: agent.map(Arc::from),
         user_agent: None,
     }
 }
@@ -47,8 +48,11 @@ pub(super) fn request(s: &SessionRef, n: usize) -> Event {
     );
     ev.request_id = Some(format!("req-{n}"));
     ev.text = Some(format!("prompt number {n}"));
-    ev.body =
-        Some(format!(r#"{{"messages":[{{"role":"user","content":"hello {n}"}}]}}"#).into_bytes());
+    ev.body = Some(
+        format!(r#"{{"messages":[{{"role":"user","content":"hello {n}"}}]}}"#)
+            .into_bytes()
+            .into(),
+    );
     ev
 }
 

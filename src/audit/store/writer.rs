@@ -1,32 +1,51 @@
-//! The single writer: one thread, one connection, group commit, the hash
-//! chains.
+//! The writer: the journal on the caller's thread, and one indexer thread
+//! that turns the journal into the database.
+//!
+//! [`Writer::append_durable`] costs the caller one `write()` to the
+//! journal ([`super::journal`]); once it returns, the event survives
+//! `kill -9`. The indexer thread, at the lowest CPU priority so it takes
+//! only what the proxy leaves, reads the journal and does the rest in
+//! large transactions: derived fields, canonical JSON, the per-session hash
+//! chains, zstd, the rows and the search index, and the journal position
+//! reached (in the same transaction, so nothing is indexed twice). While
+//! the proxy is busy (more than [`BUSY_EVENTS_PER_TICK`] events in a tick,
+//! far beyond what agents make) indexing waits, for at most [`MAX_DEFER`],
+//! and catches up when the load eases: the index lags, nothing is lost.
+//! [`Writer::flush`] never waits for that.
+//!
+//! Journals of processes that died (`kill -9`, a crash) are indexed by the
+//! next writer that starts, or by [`recover`] (what `hoopctl sessions`
+//! runs first).
 
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use rusqlite::{params, Connection, ErrorCode, OptionalExtension, TransactionBehavior};
 use serde::Serialize;
-use tokio::sync::{oneshot, watch};
+use tokio::sync::watch;
 
 use super::chain::{self, hex, unhex32, Prepared};
+use super::journal::{self, Journal, Orphan, Position, Tail};
 use super::Error;
-use crate::audit::event::{Event, Kind};
+use crate::audit::event::{now_ms, Kind, Record};
 
 /// Tuning for [`Writer::start`].
 #[derive(Debug, Clone, Copy)]
 pub struct WriterOptions {
-    /// Most messages committed in one transaction.
+    /// Most events indexed in one transaction.
     pub max_batch: usize,
-    /// Capacity of the bounded queue in front of the writer thread; a full
-    /// queue blocks [`Writer::append`] (back-pressure, nothing dropped).
-    pub queue: usize,
-    /// Test hook: `PRAGMA max_page_count` for the writer's connection from
-    /// the start, so a store can be made to fill up ("database or disk is
-    /// full") after a known amount of writing. `None` in production.
+    /// Size at which a journal segment is closed and the next begun.
+    pub segment_bytes: u64,
+    /// Test hook: `PRAGMA max_page_count` for the indexer's connection
+    /// from the start, so a store can be made to fill up ("database or
+    /// disk is full") after a known amount of writing. `None` in
+    /// production.
     #[doc(hidden)]
     pub max_page_count: Option<i64>,
 }
@@ -34,55 +53,106 @@ pub struct WriterOptions {
 impl Default for WriterOptions {
     fn default() -> Self {
         Self {
-            max_batch: 512,
-            // The bounded channel allocates every slot up front.
-            queue: 4_096,
+            max_batch: 2_048,
+            segment_bytes: journal::SEGMENT_BYTES,
             max_page_count: None,
         }
     }
 }
 
-/// What the writer has done so far.
+/// What the indexer has done so far.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct WriterStats {
-    /// Events committed.
+    /// Events indexed (committed to the database).
     pub events: u64,
     /// Transactions committed.
     pub batches: u64,
     /// Most events committed in one transaction.
     pub largest_batch: u64,
-    /// Transactions that failed (their events were not recorded).
+    /// Transactions that failed (their events stay in the journal and are
+    /// indexed again).
     pub failed_batches: u64,
 }
 
-/// The single writer of an audit store: a dedicated thread owning one
-/// connection. It takes every queued message it can (up to
-/// [`WriterOptions::max_batch`]) into one transaction, commits, and only
-/// then acknowledges them (group commit). Per session it keeps the hash
-/// chain's head in memory.
-///
-/// Cloning is cheap; the thread drains the queue, commits and stops on
-/// [`Writer::close`] or when the last handle is dropped.
+/// How often the indexer looks at the journal when nobody asks it to.
+const TICK: Duration = Duration::from_millis(25);
+
+/// More events than this appended in one tick means the proxy is busy:
+/// indexing waits (the journal holds everything meanwhile) so that it does
+/// not take CPU from traffic. Agents' traffic is far below this.
+const BUSY_EVENTS_PER_TICK: u64 = 200;
+
+/// Longest that indexing waits for a busy proxy; after that it indexes
+/// alongside the traffic, so the index never falls behind for longer.
+const MAX_DEFER: Duration = Duration::from_secs(30);
+
+/// Longest pause between attempts while the database cannot be written.
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
+
+/// How often the WAL is folded into the database, off the indexer thread.
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+
+/// The writer of an audit store: a journal and its indexer thread.
+/// Cloning is cheap; [`Writer::close`] (or dropping the last handle)
+/// indexes what is left, removes the journal and stops the thread.
 #[derive(Clone)]
 pub struct Writer {
     inner: Arc<Inner>,
 }
 
 struct Inner {
-    tx: SyncSender<Msg>,
+    journal: Arc<Journal>,
     path: PathBuf,
     shared: Arc<Shared>,
     thread: Mutex<Option<JoinHandle<()>>>,
+    closed: AtomicBool,
     /// Dropped with the last handle: the checkpointer then stops.
     _checkpoints: mpsc::Sender<()>,
 }
 
-/// How often the WAL is folded into the database, off the writer thread.
-const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+struct Shared {
+    /// The last journal write error while writes fail.
+    failing: Mutex<Option<String>>,
+    failing_now: AtomicBool,
+    sync: Mutex<Sync>,
+    changed: Condvar,
+    committed: watch::Sender<i64>,
+    stats: Mutex<WriterStats>,
+}
+
+/// A test hook's `PRAGMA name = value` for the indexer's connection, and
+/// where its result goes.
+type Pragma = (&'static str, i64, mpsc::SyncSender<Result<(), Error>>);
+
+/// Why the indexer thread woke up.
+struct Wake {
+    /// Somebody waits for the index.
+    kicked: bool,
+    closing: bool,
+    pragmas: Vec<Pragma>,
+}
+
+/// What the indexer thread and those waiting on it share.
+#[derive(Default)]
+struct Sync {
+    /// Where indexing has got to in the writer's own journal.
+    done: Position,
+    /// Failed attempts so far, and the last error.
+    failures: u64,
+    last_error: Option<String>,
+    /// Somebody waits: index now rather than at the next tick.
+    kick: bool,
+    closing: bool,
+    stopped: bool,
+    pragmas: Vec<Pragma>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
 
 /// Folds the WAL into the database from its own connection (a PASSIVE
-/// checkpoint never blocks the writer), so the writer never stalls on the
-/// fsyncs a checkpoint does and commits stay short.
+/// checkpoint never blocks the indexer), so commits stay short.
 fn checkpointer(path: PathBuf, stop: mpsc::Receiver<()>) {
     let conn = match super::open(&path) {
         Ok(c) => c,
@@ -99,45 +169,22 @@ fn checkpointer(path: PathBuf, stop: mpsc::Receiver<()>) {
     let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
 }
 
-struct Shared {
-    failing: Mutex<Option<String>>,
-    committed: watch::Sender<i64>,
-    stats: Mutex<WriterStats>,
-}
-
-enum Msg {
-    Event(Box<Prepared>, Option<Ack>),
-    Flush(Ack),
-    Pragma(&'static str, i64, Ack),
-    Close,
-}
-
-enum Ack {
-    Async(oneshot::Sender<Result<(), Error>>),
-    Blocking(SyncSender<Result<(), Error>>),
-}
-
-impl Ack {
-    fn send(self, result: Result<(), Error>) {
-        // The waiter may have gone away (a cancelled request): fine.
-        match self {
-            Ack::Async(tx) => {
-                let _ = tx.send(result);
-            }
-            Ack::Blocking(tx) => {
-                let _ = tx.send(result);
-            }
-        }
+/// Indexes the journals of processes that are gone (killed, crashed)
+/// into the store at `path`; returns how many events that added. What a
+/// reader runs first, so that it sees everything that was recorded.
+pub fn recover(path: &Path) -> Result<u64, Error> {
+    let orphans = journal::orphans(&journal::root(path));
+    if orphans.is_empty() {
+        return Ok(0);
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    let mut ix = Indexer::new(super::open(path)?, path, WriterOptions::default().max_batch);
+    ix.index_orphans(orphans, &mut |_| {})
 }
 
 impl Writer {
-    /// Opens (creating and migrating) the store at `path` and starts the
-    /// writer thread.
+    /// Opens (creating and migrating) the store at `path`, creates this
+    /// writer's journal next to it and starts the indexer thread (which
+    /// first indexes journals left by processes that died).
     pub fn start(path: &Path, opts: WriterOptions) -> Result<Writer, Error> {
         let conn = super::open(path)?;
         // Checkpoints run on their own thread (see `checkpointer`).
@@ -147,26 +194,37 @@ impl Writer {
         }
         let max_id: i64 =
             conn.query_row("SELECT coalesce(max(id), 0) FROM events", [], |r| r.get(0))?;
-        let (tx, rx) = mpsc::sync_channel(opts.queue.max(1));
+        let root = journal::root(path);
+        let journal = Arc::new(
+            Journal::create(&root, opts.segment_bytes)
+                .map_err(|source| Error::Create { path: root, source })?,
+        );
         let shared = Arc::new(Shared {
             failing: Mutex::new(None),
+            failing_now: AtomicBool::new(false),
+            sync: Mutex::new(Sync {
+                done: Position::START,
+                ..Sync::default()
+            }),
+            changed: Condvar::new(),
             committed: watch::channel(max_id).0,
             stats: Mutex::new(WriterStats::default()),
         });
-        let worker = Worker {
-            conn,
-            path: path.to_path_buf(),
-            heads: HashMap::new(),
-            shared: shared.clone(),
-            max_batch: opts.max_batch.max(1),
+        let ix = Indexer::new(conn, path, opts.max_batch.max(1));
+        let source = Source {
+            id: journal.id().to_string(),
+            tail: Tail::new(journal.dir(), Position::START, false),
         };
-        let thread = std::thread::Builder::new()
-            .name("hoopctl-audit".into())
-            .spawn(move || worker.run(rx))
-            .map_err(|source| Error::Create {
-                path: path.to_path_buf(),
-                source,
-            })?;
+        let thread = {
+            let (journal, shared) = (journal.clone(), shared.clone());
+            std::thread::Builder::new()
+                .name("hoopctl-audit".into())
+                .spawn(move || index_thread(ix, source, journal, shared))
+                .map_err(|source| Error::Create {
+                    path: path.to_path_buf(),
+                    source,
+                })?
+        };
         let (checkpoints, stop) = mpsc::channel();
         let cp_path = path.to_path_buf();
         let _ = std::thread::Builder::new()
@@ -174,10 +232,11 @@ impl Writer {
             .spawn(move || checkpointer(cp_path, stop));
         Ok(Writer {
             inner: Arc::new(Inner {
-                tx,
+                journal,
                 path: path.to_path_buf(),
                 shared,
                 thread: Mutex::new(Some(thread)),
+                closed: AtomicBool::new(false),
                 _checkpoints: checkpoints,
             }),
         })
@@ -188,53 +247,91 @@ impl Writer {
         &self.inner.path
     }
 
-    fn send(&self, msg: Msg) -> Result<(), Error> {
-        self.inner.tx.send(msg).map_err(|_| Error::Closed)
+    /// Records `ev` without waiting: it is buffered and reaches the
+    /// journal with the next durable event or within a tick.
+    /// `Err(Closed)` after [`Writer::close`]; `Err(Write)` when the
+    /// journal cannot be written (the event stays buffered for the next
+    /// attempt).
+    pub fn append(&self, ev: impl Record) -> Result<(), Error> {
+        self.write(&ev, false, true)
     }
 
-    /// Queues an event and returns at once; blocks only while the bounded
-    /// queue is full. Compression and hashing of the body happen here, on
-    /// the caller's thread. `Err(Closed)` if the writer thread is gone.
-    /// A later failure to commit it shows in [`Writer::failing`].
-    pub fn append(&self, ev: Event) -> Result<(), Error> {
-        let prepared = chain::prepare(ev)?;
-        self.send(Msg::Event(Box::new(prepared), None))
+    /// Records `ev` in the journal before returning: once `Ok`, it
+    /// survives `kill -9` of this process. What the proxy does before it
+    /// forwards a request. `Err(Write)` when the journal cannot be written;
+    /// the event is then not recorded at all.
+    pub fn append_durable(&self, ev: impl Record) -> Result<(), Error> {
+        self.write(&ev, true, false)
     }
 
-    /// Queues an event and waits until the transaction holding it has
-    /// committed (in the WAL file: it survives `kill -9`). What the proxy
-    /// awaits before forwarding a request. `Err(Write)` if that transaction
-    /// failed: the event is not recorded.
-    pub async fn append_durable(&self, ev: Event) -> Result<(), Error> {
-        let prepared = chain::prepare(ev)?;
-        let (tx, rx) = oneshot::channel();
-        self.send(Msg::Event(Box::new(prepared), Some(Ack::Async(tx))))?;
-        rx.await.map_err(|_| Error::Closed)?
+    /// [`Writer::append_durable`], except that an event the journal cannot
+    /// take now is kept and written with the next write that works (for
+    /// traffic that goes on while the store fails).
+    pub fn append_durable_or_later(&self, ev: impl Record) -> Result<(), Error> {
+        self.write(&ev, true, true)
     }
 
-    /// Waits until everything queued before this call is committed.
-    /// `Err(Write)` if the last transaction failed (or the store is failing).
+    fn write(&self, ev: &dyn Record, durable: bool, keep: bool) -> Result<(), Error> {
+        if self.inner.closed.load(Ordering::Acquire) {
+            return Err(Error::Closed);
+        }
+        let result = self.inner.journal.append(ev, durable, keep);
+        self.inner
+            .shared
+            .journal_result(&self.inner.path, result, durable)
+    }
+
+    /// Waits until everything recorded before this call is indexed.
+    /// `Err(Write)` when the journal or the database cannot be written
+    /// (what is in the journal is indexed later).
     pub async fn flush(&self) -> Result<(), Error> {
-        let (tx, rx) = oneshot::channel();
-        self.send(Msg::Flush(Ack::Async(tx)))?;
-        rx.await.map_err(|_| Error::Closed)?
+        let me = self.clone();
+        tokio::task::spawn_blocking(move || me.flush_blocking())
+            .await
+            .map_err(|_| Error::Closed)?
     }
 
-    /// [`Writer::flush`] for threads outside an async runtime (tests, CLI).
+    /// [`Writer::flush`] for threads outside an async runtime.
     pub fn flush_blocking(&self) -> Result<(), Error> {
-        let (tx, rx) = mpsc::sync_channel(1);
-        self.send(Msg::Flush(Ack::Blocking(tx)))?;
-        rx.recv().map_err(|_| Error::Closed)?
+        if self.inner.closed.load(Ordering::Acquire) {
+            return Err(Error::Closed);
+        }
+        let shared = &self.inner.shared;
+        let flushed = self.inner.journal.flush();
+        shared.journal_result(&self.inner.path, flushed, true)?;
+        let target = self.inner.journal.end();
+        let mut s = lock(&shared.sync);
+        let failures = s.failures;
+        s.kick = true;
+        shared.changed.notify_all();
+        loop {
+            if s.done >= target {
+                return Ok(());
+            }
+            if s.failures > failures {
+                return Err(Error::Write {
+                    path: self.inner.path.clone(),
+                    message: s.last_error.clone().unwrap_or_default(),
+                });
+            }
+            if s.stopped {
+                return Err(Error::Closed);
+            }
+            s = shared
+                .changed
+                .wait(s)
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+        }
     }
 
-    /// The last write error while the store is failing (e.g. "database or
-    /// disk is full", "attempt to write a readonly database"); `None` again
-    /// after a transaction commits.
+    /// The last journal write error while the journal cannot be written
+    /// (e.g. "No space left on device", "File too large"); `None` again
+    /// after a write works.
     pub fn failing(&self) -> Option<String> {
         lock(&self.inner.shared.failing).clone()
     }
 
-    /// The highest committed event id (`events.id`), updated after every
+    /// The highest indexed event id (`events.id`), updated after every
     /// commit: a shipper waits on `changed()` and then reads
     /// [`super::Reader::events_after`] its cursor. Starts at the highest id
     /// already in the file.
@@ -242,28 +339,29 @@ impl Writer {
         self.inner.shared.committed.subscribe()
     }
 
-    /// Counters: events and transactions committed, largest batch, failures.
+    /// Counters of the indexer: events and transactions committed, largest
+    /// batch, failures.
     pub fn stats(&self) -> WriterStats {
         *lock(&self.inner.shared.stats)
     }
 
-    /// Drains the queue, commits and stops the thread; waits for it. Later
-    /// calls on any clone return `Err(Closed)`.
+    /// Indexes what is left, removes the journal (when all of it is in the
+    /// database) and stops the thread; waits for it. Later calls on any
+    /// clone return `Err(Closed)`.
     pub fn close(&self) {
         self.inner.close();
     }
 
-    /// Test hook: `PRAGMA max_page_count` on the writer's connection (a
-    /// small value makes the store fail with "database or disk is full";
-    /// SQLite raises a value below the file's size to its size). Applied
-    /// after everything queued before it is committed.
+    /// Test hook: `PRAGMA max_page_count` on the indexer's connection (a
+    /// small value makes indexing fail with "database or disk is full";
+    /// SQLite raises a value below the file's size to its size).
     #[doc(hidden)]
     pub fn set_max_page_count(&self, pages: i64) -> Result<(), Error> {
         self.pragma("max_page_count", pages)
     }
 
-    /// Test hook: `PRAGMA query_only` on the writer's connection (makes
-    /// writes fail with "attempt to write a readonly database").
+    /// Test hook: `PRAGMA query_only` on the indexer's connection (makes
+    /// indexing fail with "attempt to write a readonly database").
     #[doc(hidden)]
     pub fn set_query_only(&self, on: bool) -> Result<(), Error> {
         self.pragma("query_only", i64::from(on))
@@ -271,18 +369,118 @@ impl Writer {
 
     fn pragma(&self, name: &'static str, value: i64) -> Result<(), Error> {
         let (tx, rx) = mpsc::sync_channel(1);
-        self.send(Msg::Pragma(name, value, Ack::Blocking(tx)))?;
+        {
+            let mut s = lock(&self.inner.shared.sync);
+            if s.stopped {
+                return Err(Error::Closed);
+            }
+            s.pragmas.push((name, value, tx));
+            s.kick = true;
+        }
+        self.inner.shared.changed.notify_all();
         rx.recv().map_err(|_| Error::Closed)?
+    }
+}
+
+impl Shared {
+    /// Keeps `failing` up to date after a journal write; logs the change.
+    fn journal_result(
+        &self,
+        path: &Path,
+        result: std::io::Result<()>,
+        wrote: bool,
+    ) -> Result<(), Error> {
+        match result {
+            Ok(()) => {
+                if wrote && self.failing_now.load(Ordering::Relaxed) {
+                    self.failing_now.store(false, Ordering::Relaxed);
+                    if let Some(was) = lock(&self.failing).take() {
+                        tracing::info!(path = %path.display(), error = %was, "the audit journal is writable again");
+                    }
+                }
+                Ok(())
+            }
+            Err(e) => {
+                let message = e.to_string();
+                self.failing_now.store(true, Ordering::Relaxed);
+                let previous = lock(&self.failing).replace(message.clone());
+                if previous.as_deref() != Some(message.as_str()) {
+                    tracing::warn!(path = %path.display(), error = %message, "cannot write the audit journal");
+                }
+                Err(Error::Write {
+                    path: path.to_path_buf(),
+                    message,
+                })
+            }
+        }
+    }
+
+    /// Waits for a kick, closing or `timeout`.
+    fn wait(&self, timeout: Duration) -> Wake {
+        let mut s = lock(&self.sync);
+        if !s.kick && !s.closing {
+            s = self
+                .changed
+                .wait_timeout(s, timeout)
+                .map(|(g, _)| g)
+                .unwrap_or_else(|poisoned| poisoned.into_inner().0);
+        }
+        Wake {
+            kicked: std::mem::take(&mut s.kick),
+            closing: s.closing,
+            pragmas: std::mem::take(&mut s.pragmas),
+        }
+    }
+
+    fn indexed(&self, n: usize, last_id: i64) {
+        {
+            let mut stats = lock(&self.stats);
+            stats.events += n as u64;
+            stats.batches += 1;
+            stats.largest_batch = stats.largest_batch.max(n as u64);
+        }
+        self.committed.send_if_modified(|v| {
+            let newer = last_id > *v;
+            if newer {
+                *v = last_id;
+            }
+            newer
+        });
+    }
+
+    fn progress(&self, done: Position) {
+        let mut s = lock(&self.sync);
+        if s.last_error.take().is_some() {
+            tracing::info!("the audit store is writable again; the journal is being indexed");
+        }
+        s.done = done;
+        self.changed.notify_all();
+    }
+
+    fn failed(&self, path: &Path, message: String) {
+        lock(&self.stats).failed_batches += 1;
+        let mut s = lock(&self.sync);
+        s.failures += 1;
+        if s.last_error.as_deref() != Some(message.as_str()) {
+            tracing::warn!(path = %path.display(), error = %message,
+                "cannot index the audit journal into the store; the events stay in the journal and are indexed once it can");
+        }
+        s.last_error = Some(message);
+        self.changed.notify_all();
     }
 }
 
 impl Inner {
     fn close(&self) {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return;
+        }
         let thread = lock(&self.thread).take();
         if let Some(thread) = thread {
-            let _ = self.tx.send(Msg::Close);
+            lock(&self.shared.sync).closing = true;
+            self.shared.changed.notify_all();
             if thread.join().is_err() {
-                tracing::error!(path = %self.path.display(), "the audit writer thread panicked");
+                tracing::error!(path = %self.path.display(), "the audit indexer thread panicked");
             }
         }
     }
@@ -294,179 +492,237 @@ impl Drop for Inner {
     }
 }
 
-/// A session's chain head as the writer knows it.
-#[derive(Debug, Clone, Copy)]
-struct Head {
-    seq: i64,
-    hash: [u8; 32],
-    has_user_agent: bool,
+/// The lowest CPU priority for the calling thread: indexing takes only
+/// the time the proxy leaves (Linux sets nice values per thread).
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    if let Err(e) = rustix::process::setpriority_process(Some(rustix::thread::gettid()), 19) {
+        tracing::debug!(error = %e, "could not lower the audit indexer's priority");
+    }
 }
 
-/// What one transaction did to one session.
-struct Touched {
-    head: Head,
-    last_at: i64,
-    events: i64,
-    requests: i64,
-    tool_calls: i64,
-    blocked: i64,
-    errors: i64,
+fn index_thread(mut ix: Indexer, mut own: Source, journal: Arc<Journal>, shared: Arc<Shared>) {
+    lower_priority();
+    let orphans = journal::orphans(&journal::root(&ix.path));
+    if !orphans.is_empty() {
+        match ix.index_orphans(orphans, &mut |(n, id)| shared.indexed(n, id)) {
+            Ok(n) if n > 0 => {
+                tracing::info!(
+                    events = n,
+                    "indexed audit journals left by hoopctl processes that stopped"
+                )
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "could not index audit journals left by stopped processes")
+            }
+        }
+    }
+    let mut backoff: Option<Duration> = None;
+    let mut seen = journal.appended();
+    let mut busy_since: Option<std::time::Instant> = None;
+    loop {
+        let wake = shared.wait(backoff.unwrap_or(TICK));
+        for (name, value, ack) in wake.pragmas {
+            let _ = ack.send(
+                ix.conn
+                    .pragma_update(None, name, value)
+                    .map_err(Error::from),
+            );
+        }
+        let flushed = journal.flush();
+        let _ = shared.journal_result(&ix.path, flushed, false);
+        let appended = journal.appended();
+        let busy = appended - seen > BUSY_EVENTS_PER_TICK;
+        seen = appended;
+        if busy && !wake.kicked && !wake.closing {
+            let since = *busy_since.get_or_insert_with(std::time::Instant::now);
+            if since.elapsed() < MAX_DEFER {
+                continue;
+            }
+        } else if !busy {
+            busy_since = None;
+        }
+        let mut caught_up = false;
+        loop {
+            match ix.step(&mut own) {
+                Ok(None) => {
+                    shared.progress(own.tail.position());
+                    backoff = None;
+                    caught_up = true;
+                    break;
+                }
+                Ok(Some((n, last_id))) => {
+                    shared.indexed(n, last_id);
+                    shared.progress(own.tail.position());
+                }
+                Err(message) => {
+                    shared.failed(&ix.path, message);
+                    backoff = Some(
+                        backoff.map_or(Duration::from_millis(100), |b| (b * 2).min(MAX_BACKOFF)),
+                    );
+                    break;
+                }
+            }
+        }
+        if wake.closing {
+            if caught_up && own.tail.position() >= journal.end() && journal.flush().is_ok() {
+                ix.finish(&own);
+            }
+            break;
+        }
+    }
+    let mut s = lock(&shared.sync);
+    s.stopped = true;
+    for (_, _, ack) in s.pragmas.drain(..) {
+        let _ = ack.send(Err(Error::Closed));
+    }
+    shared.changed.notify_all();
 }
 
-const INSERT_SESSION: &str = "INSERT INTO sessions (id, run_id, agent_session, run_started_at, \
-     started_at, last_at, profile, mode, gateway, user, user_agent, hoopctl_version) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
+/// One journal being indexed.
+struct Source {
+    id: String,
+    tail: Tail,
+}
 
-const INSERT_EVENT: &str = "INSERT INTO events (session_id, seq, at, kind, request_id, data, \
-     text, body, body_len, body_sha256, prev_hash, hash) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
-
-const UPDATE_HEAD: &str = "UPDATE sessions SET last_at = max(last_at, ?2), events = events + ?3, \
-     requests = requests + ?4, tool_calls = tool_calls + ?5, blocked = blocked + ?6, \
-     errors = errors + ?7, head_seq = ?8, head_hash = ?9 WHERE id = ?1";
-
-struct Worker {
+/// Turns journal entries into database rows: one connection, the chain
+/// heads of the sessions it has written.
+struct Indexer {
     conn: Connection,
     path: PathBuf,
-    /// Chain heads of sessions this writer has written, as committed.
+    /// Chain heads of sessions this indexer has written, as committed.
     heads: HashMap<String, Head>,
-    shared: Arc<Shared>,
     max_batch: usize,
 }
 
-impl Worker {
-    fn run(mut self, rx: Receiver<Msg>) {
-        let mut closing = false;
-        loop {
-            let first = if closing {
-                match rx.try_recv() {
-                    Ok(msg) => msg,
-                    Err(_) => break,
-                }
-            } else {
-                match rx.recv() {
-                    Ok(msg) => msg,
-                    Err(_) => break,
-                }
-            };
-            let mut events: Vec<Box<Prepared>> = Vec::new();
-            let mut acks: Vec<Ack> = Vec::new();
-            let mut flushes: Vec<Ack> = Vec::new();
-            let mut control = None;
-            let mut next = Some(first);
-            while let Some(msg) = next.take() {
-                match msg {
-                    Msg::Event(ev, ack) => {
-                        events.push(ev);
-                        acks.extend(ack);
-                    }
-                    Msg::Flush(ack) => flushes.push(ack),
-                    other => {
-                        // Control messages apply after what came before them.
-                        control = Some(other);
-                        break;
-                    }
-                }
-                if events.len() + flushes.len() >= self.max_batch {
-                    break;
-                }
-                match rx.try_recv() {
-                    Ok(msg) => next = Some(msg),
-                    Err(TryRecvError::Empty | TryRecvError::Disconnected) => {}
-                }
-            }
-            let result = if events.is_empty() {
-                match lock(&self.shared.failing).clone() {
-                    Some(message) => Err(message),
-                    None => Ok(()),
-                }
-            } else {
-                self.commit(&events)
-            };
-            for ack in acks.into_iter().chain(flushes) {
-                ack.send(result.clone().map_err(|message| self.error(message)));
-            }
-            match control {
-                Some(Msg::Pragma(name, value, ack)) => {
-                    let result = self.conn.pragma_update(None, name, value);
-                    ack.send(result.map_err(Error::from));
-                }
-                Some(Msg::Close) => closing = true,
-                _ => {}
-            }
+impl Indexer {
+    fn new(conn: Connection, path: &Path, max_batch: usize) -> Indexer {
+        Indexer {
+            conn,
+            path: path.to_path_buf(),
+            heads: HashMap::new(),
+            max_batch,
         }
     }
 
-    fn error(&self, message: String) -> Error {
-        Error::Write {
-            path: self.path.clone(),
-            message,
-        }
-    }
-
-    /// Commits one batch; on failure retries once with the chain heads
-    /// reloaded from the database when the failure may come from a stale
-    /// head (a constraint, or a session row that vanished under retention).
-    fn commit(&mut self, events: &[Box<Prepared>]) -> Result<(), String> {
-        let mut result = self.try_commit(events);
-        if let Err(e) = &result {
-            self.forget(events);
-            let stale = matches!(e, rusqlite::Error::StatementChangedRows(_))
-                || e.sqlite_error_code() == Some(ErrorCode::ConstraintViolation);
-            if stale {
-                result = self.try_commit(events);
-            }
-        }
+    /// Indexes the next batch of `src`: `Some((events, last id))`, or
+    /// `None` when there is nothing new. On failure nothing of the batch
+    /// is stored and the same events are read again next time.
+    fn step(&mut self, src: &mut Source) -> Result<Option<(usize, i64)>, String> {
+        let start = src.tail.position();
+        let entries = src
+            .tail
+            .read(self.max_batch)
+            .map_err(|e| format!("cannot read the audit journal {}: {e}", src.id))?;
+        let Some(end) = entries.last().map(|e| e.end) else {
+            return Ok(None);
+        };
+        let prepared: Result<Vec<Prepared>, Error> = entries
+            .into_iter()
+            .map(|e| chain::prepare(e.event))
+            .collect();
+        let result = prepared
+            .map_err(|e| e.to_string())
+            .and_then(|p| self.commit(&p, &src.id, end).map(|id| (p.len(), id)));
         match result {
-            Ok((last_id, heads)) => {
-                self.heads.extend(heads);
-                {
-                    let mut stats = lock(&self.shared.stats);
-                    stats.events += events.len() as u64;
-                    stats.batches += 1;
-                    stats.largest_batch = stats.largest_batch.max(events.len() as u64);
-                }
-                if let Some(was) = lock(&self.shared.failing).take() {
-                    tracing::info!(path = %self.path.display(), error = %was, "the audit store is writable again");
-                }
-                self.shared.committed.send_if_modified(|v| {
-                    let newer = last_id > *v;
-                    if newer {
-                        *v = last_id;
-                    }
-                    newer
-                });
-                Ok(())
-            }
-            Err(e) => {
-                // Nothing of the batch is in the file; the heads of its
-                // sessions are reloaded from the file next time.
-                self.forget(events);
-                let message = e.to_string();
-                lock(&self.shared.stats).failed_batches += 1;
-                let previous = lock(&self.shared.failing).replace(message.clone());
-                if previous.as_deref() != Some(message.as_str()) {
-                    tracing::warn!(path = %self.path.display(), error = %message, events = events.len(),
-                        "cannot write to the audit store; these events are not recorded");
-                }
+            Ok(done) => Ok(Some(done)),
+            Err(message) => {
+                src.tail.seek(start);
                 Err(message)
             }
         }
     }
 
-    fn forget(&mut self, events: &[Box<Prepared>]) {
+    /// Indexes whole journals whose writers are gone, then removes them.
+    fn index_orphans(
+        &mut self,
+        orphans: Vec<Orphan>,
+        on_batch: &mut dyn FnMut((usize, i64)),
+    ) -> Result<u64, Error> {
+        let mut total = 0u64;
+        for orphan in orphans {
+            let at = stored_position(&self.conn, &orphan.id)?;
+            let mut src = Source {
+                id: orphan.id.clone(),
+                tail: Tail::new(&orphan.dir, at, true),
+            };
+            loop {
+                match self.step(&mut src) {
+                    Ok(None) => break,
+                    Ok(Some(batch)) => {
+                        total += batch.0 as u64;
+                        on_batch(batch);
+                    }
+                    Err(message) => {
+                        return Err(Error::Write {
+                            path: self.path.clone(),
+                            message,
+                        })
+                    }
+                }
+            }
+            self.finish(&src);
+            drop(orphan);
+        }
+        Ok(total)
+    }
+
+    /// A journal fully indexed: its directory goes, then its position.
+    fn finish(&mut self, src: &Source) {
+        let dir = journal::root(&self.path).join(&src.id);
+        if let Err(e) = std::fs::remove_dir_all(&dir) {
+            tracing::warn!(dir = %dir.display(), error = %e, "could not remove an indexed audit journal");
+            return;
+        }
+        let _ = self
+            .conn
+            .execute("DELETE FROM journals WHERE id = ?1", [&src.id]);
+    }
+
+    /// Commits one batch; on failure retries once with the chain heads
+    /// reloaded from the database when the failure may come from a stale
+    /// head (a constraint, or a session row that vanished under retention).
+    fn commit(&mut self, events: &[Prepared], journal: &str, end: Position) -> Result<i64, String> {
+        let mut result = self.try_commit(events, journal, end);
+        if let Err(e) = &result {
+            self.forget(events);
+            let stale = matches!(e, rusqlite::Error::StatementChangedRows(_))
+                || e.sqlite_error_code() == Some(ErrorCode::ConstraintViolation);
+            if stale {
+                result = self.try_commit(events, journal, end);
+            }
+        }
+        match result {
+            Ok((last_id, heads)) => {
+                self.heads.extend(heads);
+                Ok(last_id)
+            }
+            Err(e) => {
+                // Nothing of the batch is in the file; the heads of its
+                // sessions are reloaded from the file next time.
+                self.forget(events);
+                Err(e.to_string())
+            }
+        }
+    }
+
+    fn forget(&mut self, events: &[Prepared]) {
         for ev in events {
             self.heads.remove(&ev.session_id);
         }
     }
 
     /// One transaction: chains and inserts every event, updates each
-    /// touched session's head. Returns the last event id and the new heads.
+    /// touched session's head and the journal's position. Returns the last
+    /// event id and the new heads.
     fn try_commit(
         &mut self,
-        events: &[Box<Prepared>],
+        events: &[Prepared],
+        journal: &str,
+        end: Position,
     ) -> rusqlite::Result<(i64, Vec<(String, Head)>)> {
-        let Worker { conn, heads, .. } = self;
+        let Indexer { conn, heads, .. } = self;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut touched: HashMap<&str, Touched> = HashMap::new();
         let mut last_id = 0;
@@ -552,6 +808,12 @@ impl Worker {
                 }
             }
         }
+        tx.prepare_cached(UPSERT_JOURNAL)?.execute(params![
+            journal,
+            end.segment as i64,
+            end.offset as i64,
+            now_ms()
+        ])?;
         tx.commit()?;
         let heads = touched
             .into_iter()
@@ -560,6 +822,56 @@ impl Worker {
         Ok((last_id, heads))
     }
 }
+
+const UPSERT_JOURNAL: &str = "INSERT INTO journals (id, segment, at_byte, updated_at) \
+     VALUES (?1, ?2, ?3, ?4) ON CONFLICT (id) DO UPDATE SET segment = excluded.segment, \
+     at_byte = excluded.at_byte, updated_at = excluded.updated_at";
+
+/// How far a journal was indexed (the start when never).
+fn stored_position(conn: &Connection, id: &str) -> Result<Position, Error> {
+    let row: Option<(i64, i64)> = conn
+        .query_row(
+            "SELECT segment, at_byte FROM journals WHERE id = ?1",
+            [id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    Ok(row.map_or(Position::START, |(segment, offset)| Position {
+        segment: segment.max(1) as u64,
+        offset: offset.max(0) as u64,
+    }))
+}
+
+/// A session's chain head as the writer knows it.
+#[derive(Debug, Clone, Copy)]
+struct Head {
+    seq: i64,
+    hash: [u8; 32],
+    has_user_agent: bool,
+}
+
+/// What one transaction did to one session.
+struct Touched {
+    head: Head,
+    last_at: i64,
+    events: i64,
+    requests: i64,
+    tool_calls: i64,
+    blocked: i64,
+    errors: i64,
+}
+
+const INSERT_SESSION: &str = "INSERT INTO sessions (id, run_id, agent_session, run_started_at, \
+     started_at, last_at, profile, mode, gateway, user, user_agent, hoopctl_version) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
+
+const INSERT_EVENT: &str = "INSERT INTO events (session_id, seq, at, kind, request_id, data, \
+     text, body, body_len, body_sha256, prev_hash, hash) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
+
+const UPDATE_HEAD: &str = "UPDATE sessions SET last_at = max(last_at, ?2), events = events + ?3, \
+     requests = requests + ?4, tool_calls = tool_calls + ?5, blocked = blocked + ?6, \
+     errors = errors + ?7, head_seq = ?8, head_hash = ?9 WHERE id = ?1";
 
 /// A session's head from its row, inserting the row when the session is
 /// new. The row's head (not the last event) is what the chain continues

@@ -244,7 +244,7 @@ fn stored_events_export_as_siem_json() {
     json_body.at_ms = 1_767_225_600_123; // 2026-01-01T00:00:00.123Z
     writer.append(json_body).unwrap();
     let mut text_body = Event::new(s.clone(), Kind::Response, json!({"status": 200}));
-    text_body.body = Some(b"plain \xff text".to_vec());
+    text_body.body = Some(b"plain \xff text".to_vec().into());
     writer.append(text_body).unwrap();
     writer
         .append(Event::new(s.clone(), Kind::Egress, json!({"host": "h"})))

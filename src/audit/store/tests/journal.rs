@@ -1,0 +1,233 @@
+//! The journal: its records read back as written, segments, records cut
+//! short, journals of processes that are gone.
+
+use std::io::Write as _;
+
+use super::*;
+use crate::audit::event::Derive;
+use crate::audit::store::journal::{self, Journal, Position, Tail};
+
+fn root(path: &std::path::Path) -> PathBuf {
+    let root = journal::root(path);
+    std::fs::create_dir_all(&root).unwrap();
+    root
+}
+
+fn read_all(tail: &mut Tail) -> Vec<Event> {
+    let mut out = Vec::new();
+    loop {
+        let batch = tail.read(7).unwrap();
+        if batch.is_empty() {
+            return out;
+        }
+        out.extend(batch.into_iter().map(|e| e.event));
+    }
+}
+
+#[test]
+fn every_field_reads_back_as_written() {
+    let (_dir, path) = store();
+    let j = Journal::create(&root(&path), journal::SEGMENT_BYTES).unwrap();
+    let r = run("run-fields");
+    let mut full = request(&session(&r, Some("agent")), 1);
+    full.session.user_agent = Some("claude-cli/2.1 (external, cli)".into());
+    full.derive = Some(Derive::MessagesRequest);
+    full.body = Some(vec![0, 159, 146, 150, 255].into()); // not UTF-8: bodies are bytes
+    let mut bare = Event::new(
+        session(&r, None),
+        Kind::Egress,
+        json!({"host": "h", "port": 443}),
+    );
+    bare.at_ms = -5;
+    j.append(&full, false, true).unwrap();
+    j.append(&bare, true, false).unwrap();
+    let got = read_all(&mut Tail::new(j.dir(), Position::START, false));
+    assert_eq!(got.len(), 2);
+    let (a, b) = (&got[0], &got[1]);
+    assert_eq!(a.session.run.as_ref(), r.as_ref());
+    assert_eq!(a.session.agent_session.as_deref(), Some("agent"));
+    assert_eq!(a.session.user_agent, full.session.user_agent);
+    assert_eq!((a.at_ms, a.kind), (full.at_ms, Kind::Request));
+    assert_eq!(a.request_id, full.request_id);
+    assert_eq!(a.data, full.data);
+    assert_eq!(a.text, full.text);
+    assert_eq!(a.body, full.body);
+    assert_eq!(a.derive, Some(Derive::MessagesRequest));
+    assert_eq!((b.at_ms, b.kind), (-5, Kind::Egress));
+    assert_eq!(b.session.agent_session, None);
+    assert_eq!(b.session.user_agent, None);
+    assert_eq!(
+        (&b.request_id, &b.text, &b.body, b.derive),
+        (&None, &None, &None, None)
+    );
+    assert_eq!(b.data_value(), json!({"host": "h", "port": 443}));
+}
+
+#[test]
+fn buffered_events_are_written_with_the_next_durable_one_in_order() {
+    let (_dir, path) = store();
+    let j = Journal::create(&root(&path), journal::SEGMENT_BYTES).unwrap();
+    let s = session(&run("run-order"), Some("a"));
+    let mut tail = Tail::new(j.dir(), Position::START, false);
+    j.append(&request(&s, 1), false, true).unwrap();
+    assert!(read_all(&mut tail).is_empty(), "buffered, not yet written");
+    assert_eq!(j.end(), Position::START);
+    j.append(&request(&s, 2), true, false).unwrap();
+    let got: Vec<_> = read_all(&mut tail)
+        .iter()
+        .map(|e| e.data_value()["n"].clone())
+        .collect();
+    assert_eq!(got, vec![json!(1), json!(2)]);
+    assert_eq!(tail.position(), j.end());
+    j.append(&request(&s, 3), false, true).unwrap();
+    j.flush().unwrap();
+    assert_eq!(read_all(&mut tail)[0].data_value()["n"], 3);
+}
+
+#[test]
+fn segments_roll_over_and_are_deleted_once_read() {
+    let (_dir, path) = store();
+    let j = Journal::create(&root(&path), 2_000).unwrap();
+    let s = session(&run("run-seg"), Some("a"));
+    let mut tail = Tail::new(j.dir(), Position::START, false);
+    let mut got = Vec::new();
+    for n in 0..200 {
+        j.append(&request(&s, n), n % 3 == 0, false).unwrap();
+        if n % 50 == 0 {
+            got.extend(read_all(&mut tail));
+        }
+    }
+    j.flush().unwrap();
+    let segments = |dir: &std::path::Path| {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .ends_with(".seg")
+            })
+            .count()
+    };
+    assert!(j.end().segment > 5, "{:?}", j.end());
+    got.extend(read_all(&mut tail));
+    let ns: Vec<u64> = got
+        .iter()
+        .map(|e| e.data_value()["n"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ns, (0..200).collect::<Vec<_>>());
+    assert!(segments(j.dir()) <= 2, "read segments are deleted");
+
+    // A reader that starts at a stored position carries on from there.
+    let j2 = Journal::create(&root(&path), 2_000).unwrap();
+    for n in 0..60 {
+        j2.append(&request(&s, n), true, false).unwrap();
+    }
+    let mut first = Tail::new(j2.dir(), Position::START, false);
+    let mut batch = Vec::new();
+    while batch.len() < 25 {
+        batch.extend(first.read(5).unwrap());
+    }
+    let at = batch.last().unwrap().end;
+    let rest = read_all(&mut Tail::new(j2.dir(), at, false));
+    assert_eq!(rest[0].data_value()["n"].as_u64(), Some(batch.len() as u64));
+    assert_eq!(batch.len() + rest.len(), 60);
+}
+
+#[test]
+fn a_record_cut_short_waits_while_its_writer_lives_and_is_skipped_after() {
+    let (_dir, path) = store();
+    let j = Journal::create(&root(&path), journal::SEGMENT_BYTES).unwrap();
+    let s = session(&run("run-torn"), Some("a"));
+    j.append(&request(&s, 1), true, false).unwrap();
+    // Half of a record, as a process killed inside write() leaves it.
+    let mut rec = Vec::new();
+    journal::encode(&request(&s, 2), &mut rec);
+    let seg = j.dir().join("00000001.seg");
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&seg)
+        .unwrap()
+        .write_all(&rec[..rec.len() / 2])
+        .unwrap();
+    let mut live = Tail::new(j.dir(), Position::START, false);
+    assert_eq!(read_all(&mut live).len(), 1);
+    assert_eq!(live.skipped(), 0, "a live writer may be finishing it");
+    let mut gone = Tail::new(j.dir(), Position::START, true);
+    assert_eq!(read_all(&mut gone).len(), 1);
+    assert_eq!(gone.skipped(), 1);
+}
+
+#[test]
+fn a_record_that_does_not_decode_is_skipped_and_reading_goes_on() {
+    let (_dir, path) = store();
+    let j = Journal::create(&root(&path), journal::SEGMENT_BYTES).unwrap();
+    let s = session(&run("run-bad"), Some("a"));
+    j.append(&request(&s, 1), true, false).unwrap();
+    let seg = j.dir().join("00000001.seg");
+    let mut f = std::fs::OpenOptions::new().append(true).open(&seg).unwrap();
+    // A whole record with a kind byte that does not exist.
+    f.write_all(&[11, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 99, 0, 0])
+        .unwrap();
+    drop(f);
+    j.append(&request(&s, 2), true, false).unwrap();
+    let mut tail = Tail::new(j.dir(), Position::START, false);
+    let got: Vec<_> = read_all(&mut tail)
+        .iter()
+        .map(|e| e.data_value()["n"].clone())
+        .collect();
+    assert_eq!(got, vec![json!(1), json!(2)]);
+    assert_eq!(tail.skipped(), 1);
+}
+
+#[test]
+fn only_journals_whose_writer_is_gone_are_recovered() {
+    let (_dir, path) = store();
+    let root = root(&path);
+    let s = session(&run("run-orphan"), Some("agent-orphan"));
+    let live = Journal::create(&root, journal::SEGMENT_BYTES).unwrap();
+    let dead = Journal::create(&root, journal::SEGMENT_BYTES).unwrap();
+    for n in 0..10 {
+        dead.append(&request(&s, n), n == 9, false).unwrap();
+    }
+    live.append(&request(&s, 100), true, false).unwrap();
+    let live_ids: Vec<String> = journal::orphans(&root).into_iter().map(|o| o.id).collect();
+    assert!(live_ids.is_empty(), "{live_ids:?}");
+    let dead_dir = dead.dir().to_path_buf();
+    drop(dead); // its process "dies": the lock goes with it
+    assert_eq!(journal::orphans(&root).len(), 1);
+    assert_eq!(recover(&path).unwrap(), 10);
+    assert!(!dead_dir.exists());
+    assert!(live.dir().exists());
+    let reader = Reader::open(&path).unwrap();
+    let events = reader.events(&s.id()).unwrap();
+    assert_eq!(events.len(), 10);
+    assert!(reader.verify(None).unwrap()[0].ok);
+    // Nothing is indexed twice.
+    assert_eq!(recover(&path).unwrap(), 0);
+}
+
+#[test]
+fn derived_fields_are_filled_when_indexed() {
+    let (_dir, path) = store();
+    let writer = Writer::start(&path, WriterOptions::default()).unwrap();
+    let s = session(&run("run-derive"), Some("a"));
+    let mut ev = Event::new(s.clone(), Kind::Request, json!({"path": "/v1/messages"}));
+    ev.body = Some(
+        br#"{"model":"claude-x","stream":true,"messages":[{"role":"user","content":"never DROP TABLE users"}]}"#
+            .to_vec()
+            .into(),
+    );
+    ev.derive = Some(Derive::MessagesRequest);
+    writer.append_durable(ev).unwrap();
+    writer.close();
+    let reader = Reader::open(&path).unwrap();
+    let got = &reader.events(&s.id()).unwrap()[0];
+    assert_eq!(got.data["model"], "claude-x");
+    assert_eq!(got.data["stream"], true);
+    assert_eq!(got.data["messages"], 1);
+    assert_eq!(got.text.as_deref(), Some("never DROP TABLE users"));
+    assert_eq!(reader.search("DROP TABLE", false, 10).unwrap().len(), 1);
+    assert!(reader.verify(None).unwrap()[0].ok);
+}
