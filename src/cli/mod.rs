@@ -151,7 +151,12 @@ pub(crate) fn init_logging(verbose: u8, to: LogTo) {
         _ => "trace",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    // A log line that cannot be written (a full disk, a file-size limit
+    // on a redirected stderr) is dropped: reporting it with `eprintln!`
+    // would panic the thread that logged.
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .log_internal_errors(false);
     let result = match to {
         LogTo::Stderr => builder
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))

@@ -406,12 +406,18 @@ fn a_failing_store_stops_traffic_only_when_fail_closed() {
     for fail_closed in [true, false] {
         let env = Env::new();
         let policy = write_policy(&env, &format!("[audit]\nfail_closed = {fail_closed}\n"));
-        let mut proxy = env.start_proxy(&[
-            "--upstream",
-            &fake.url(),
-            "--policy",
-            policy.to_str().unwrap(),
-        ]);
+        // The log goes to a regular file, which the limit below stops too:
+        // a log line that cannot be written must not take a request down.
+        let log = env.path("proxy.log");
+        let mut proxy = env.start_proxy_logging_to(
+            &[
+                "--upstream",
+                &fake.url(),
+                "--policy",
+                policy.to_str().unwrap(),
+            ],
+            &log,
+        );
         let (status, body, _) = curl_messages(&proxy, KEY, "before");
         assert_eq!(status, 200, "{body}");
         fake.clear();

@@ -108,6 +108,16 @@ impl Env {
     /// Starts `hoopctl --output json connect claude-code --direct --listen 127.0.0.1:0 ARGS`
     /// in the foreground and waits for its ready line.
     pub fn start_proxy(&self, args: &[&str]) -> Proxy {
+        Proxy::spawn(self.proxy_cmd(args))
+    }
+
+    /// [`Env::start_proxy`] with the proxy's log in the regular file `log`.
+    pub fn start_proxy_logging_to(&self, args: &[&str], log: &Path) -> Proxy {
+        let file = std::fs::File::create(log).unwrap();
+        Proxy::spawn_with_stderr(self.proxy_cmd(args), file.into())
+    }
+
+    fn proxy_cmd(&self, args: &[&str]) -> Command {
         let mut cmd = self.cmd();
         cmd.args([
             "--output",
@@ -119,7 +129,7 @@ impl Env {
             "127.0.0.1:0",
         ]);
         cmd.args(args);
-        Proxy::spawn(cmd)
+        cmd
     }
 }
 
@@ -148,11 +158,16 @@ fn read_lines(stdout: ChildStdout) -> mpsc::Receiver<String> {
 }
 
 impl Proxy {
-    pub fn spawn(mut cmd: Command) -> Self {
+    pub fn spawn(cmd: Command) -> Self {
+        Self::spawn_with_stderr(cmd, Stdio::inherit())
+    }
+
+    /// [`Proxy::spawn`] with the proxy's stderr (its log) going to `stderr`.
+    pub fn spawn_with_stderr(mut cmd: Command, stderr: Stdio) -> Self {
         let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .unwrap();
         let lines = read_lines(child.stdout.take().unwrap());
