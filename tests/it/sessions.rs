@@ -57,6 +57,19 @@ fn verify_db(env: &Env, id: Option<&str>) -> (i32, Value) {
     (out.status.code().unwrap_or(-1), v)
 }
 
+/// The first user message of every recorded request, in record order.
+fn recorded_prompts(env: &Env) -> Vec<String> {
+    export(env, &[])
+        .iter()
+        .filter(|e| e["kind"] == "request")
+        .filter_map(|e| {
+            e["body"]["messages"][0]["content"]
+                .as_str()
+                .map(str::to_string)
+        })
+        .collect()
+}
+
 fn sqlite(db: &Path, sql: &str) -> String {
     require("sqlite3");
     let out = Command::new("sqlite3")
@@ -365,15 +378,7 @@ fn kill_9_loses_no_request_that_left_the_machine() {
         .filter_map(|b| b["messages"][0]["content"].as_str().map(str::to_string))
         .collect();
     assert!(sent.len() >= 20);
-    let recorded: std::collections::HashSet<String> = export(&env, &[])
-        .iter()
-        .filter(|e| e["kind"] == "request")
-        .filter_map(|e| {
-            e["body"]["messages"][0]["content"]
-                .as_str()
-                .map(str::to_string)
-        })
-        .collect();
+    let recorded: std::collections::HashSet<String> = recorded_prompts(&env).into_iter().collect();
     let lost: Vec<&String> = sent.iter().filter(|p| !recorded.contains(*p)).collect();
     assert!(
         lost.is_empty(),
@@ -445,15 +450,7 @@ fn a_failing_store_stops_traffic_only_when_fail_closed() {
         proxy.stop();
         let (code, verdicts) = verify_db(&env, None);
         assert_eq!(code, 0, "{verdicts}");
-        let prompts: Vec<String> = export(&env, &[])
-            .iter()
-            .filter(|e| e["kind"] == "request")
-            .filter_map(|e| {
-                e["body"]["messages"][0]["content"]
-                    .as_str()
-                    .map(str::to_string)
-            })
-            .collect();
+        let prompts = recorded_prompts(&env);
         // Refused and not recorded; or sent, and recorded once the journal
         // could be written again.
         let expected: &[&str] = if fail_closed {
