@@ -566,7 +566,10 @@ fn index_thread(mut ix: Indexer, mut own: Source, journal: Arc<Journal>, shared:
             }
         }
         if wake.closing {
-            if caught_up && own.tail.position() >= journal.end() && journal.flush().is_ok() {
+            // Removed only when everything written is indexed; an event
+            // that raced the close keeps the journal for the next process.
+            let flushed = journal.flush().is_ok();
+            if flushed && caught_up && own.tail.position() >= journal.end() {
                 ix.finish(&own);
             }
             break;
