@@ -1573,6 +1573,13 @@ async fn run() -> Res<()> {
          {os} tunnels each hold an open SSE stream, i.e. the peak over the process's whole life up \
          to then (all earlier scenarios included). CPU per request: utime+stime from /proc/PID/stat \
          (CLK_TCK = 100) over the timed windows of the concurrency-32 hoopctl runs, divided by the requests served in them.\n\
+         - Recording: each round starts a fresh pair of proxies, one with `[audit] enabled = true` \
+         and one with `false` (otherwise the same policy file), in alternating order, warms both, \
+         then runs the keep-alive c32 `GET /small` load on each in that order; after the recording \
+         proxy's run it waits until its index holds all of that run's events (2 per request) and \
+         reports how long that took; a 2.5 s pause follows every run; 5 rounds (2 quick), medians. \
+         The store row appends small events from two threads through a writer and waits until all \
+         are indexed.\n\
          - Budgets come from the hoopctl issue; the spec's reference figures for this kind of \
          machine: a hudsucker-based MITM proxy reaches ~30% of direct keep-alive req/s at 32 \
          connections, adds ~0.1 ms p50, ~50 µs CPU per request, 15 MB peak RSS; TLS alone costs \
