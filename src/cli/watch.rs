@@ -312,7 +312,9 @@ fn detail(db: &Path, request_id: &str) -> Detail {
             title,
             sections: vec![(
                 "Not in the record".into(),
-                "This request is not recorded (recording is off, or the proxy is older).".into(),
+                "This request is not in the record yet: recording is off, the proxy is older, \
+                 or it is so busy that it indexes later (press Enter again in a moment)."
+                    .into(),
             )],
         };
     }
