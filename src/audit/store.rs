@@ -45,6 +45,12 @@ pub use read::{Hit, Reader, SessionSummary, StoredEvent};
 pub use verify::{Broken, Verdict};
 pub use writer::{recover, Writer, WriterOptions, WriterStats};
 
+/// Takes `m` even when a thread panicked holding it: the store's shared
+/// state stays usable (each holder leaves it consistent between writes).
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// The store's file name in the data directory.
 pub const FILE_NAME: &str = "audit.db";
 

@@ -23,7 +23,8 @@
 //!   closes with everything indexed.
 //!
 //! A record is a `u32` LE length of what follows, then: `i64` LE `at_ms`,
-//! a kind byte, a flags byte, and as `u32` LE length + bytes: run id,
+//! the kind's name ([`Kind::as_str`]) as `u32` LE length + bytes, a flags
+//! byte, and as `u32` LE length + bytes: run id,
 //! agent session\*, user agent\*, request id\*, data (JSON), text\*,
 //! body\* (\* = present when its flag bit is set). A record cut short (the
 //! process died inside `write()`, or a failed write that could not be
@@ -38,6 +39,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use nix::fcntl::{Flock, FlockArg};
+
+use super::lock;
 
 use crate::audit::event::{Derive, Event, Kind, Record, RunMeta, SessionRef};
 
@@ -85,16 +88,8 @@ fn segment_path(dir: &Path, segment: u64) -> PathBuf {
     dir.join(format!("{segment:08}.seg"))
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
 fn private_dir(path: &Path) -> io::Result<()> {
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    use std::os::unix::fs::DirBuilderExt;
-    builder.mode(0o700);
-    builder.create(path)
+    crate::paths::ensure_dir(path).map_err(io::Error::other)
 }
 
 fn append_file(path: &Path) -> io::Result<File> {
@@ -104,29 +99,6 @@ fn append_file(path: &Path) -> io::Result<File> {
         .create(true)
         .mode(0o600)
         .open(path)
-}
-
-fn kind_byte(kind: Kind) -> u8 {
-    match kind {
-        Kind::Request => 1,
-        Kind::Response => 2,
-        Kind::ToolCall => 3,
-        Kind::Decision => 4,
-        Kind::Egress => 5,
-        Kind::Error => 6,
-    }
-}
-
-fn kind_of(byte: u8) -> Option<Kind> {
-    Some(match byte {
-        1 => Kind::Request,
-        2 => Kind::Response,
-        3 => Kind::ToolCall,
-        4 => Kind::Decision,
-        5 => Kind::Egress,
-        6 => Kind::Error,
-        _ => return None,
-    })
 }
 
 fn put(out: &mut Vec<u8>, bytes: &[u8]) {
@@ -139,7 +111,7 @@ pub fn encode(ev: &dyn Record, out: &mut Vec<u8>) {
     let start = out.len();
     out.extend_from_slice(&[0; 4]);
     out.extend_from_slice(&ev.at_ms().to_le_bytes());
-    out.push(kind_byte(ev.kind()));
+    put(out, ev.kind().as_str().as_bytes());
     let s = ev.session();
     let (request_id, text, body) = (ev.request_id(), ev.text(), ev.body());
     let mut flags = 0;
@@ -248,7 +220,7 @@ fn decode(rec: &[u8]) -> Option<Raw<'_>> {
         flags: 0,
     };
     let at_ms = i64::from_le_bytes(f.take(8)?.try_into().ok()?);
-    let kind = kind_of(f.take(1)?[0])?;
+    let kind = Kind::parse(f.str()?)?;
     f.flags = f.take(1)?[0];
     let raw = Raw {
         at_ms,

@@ -22,7 +22,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -32,7 +32,7 @@ use tokio::sync::watch;
 
 use super::chain::{self, hex, unhex32, Prepared};
 use super::journal::{self, Journal, Orphan, Position, Tail};
-use super::Error;
+use super::{lock, Error};
 use crate::audit::event::{now_ms, Kind, Record};
 
 /// Tuning for [`Writer::start`].
@@ -145,10 +145,6 @@ struct Sync {
     closing: bool,
     stopped: bool,
     pragmas: Vec<Pragma>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Folds the WAL into the database from its own connection (a PASSIVE

@@ -167,9 +167,11 @@ fn a_record_that_does_not_decode_is_skipped_and_reading_goes_on() {
     j.append(&request(&s, 1), true, false).unwrap();
     let seg = j.dir().join("00000001.seg");
     let mut f = std::fs::OpenOptions::new().append(true).open(&seg).unwrap();
-    // A whole record with a kind byte that does not exist.
-    f.write_all(&[11, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 99, 0, 0])
-        .unwrap();
+    // A whole record whose kind does not exist.
+    f.write_all(&[
+        17, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 4, 0, 0, 0, b'n', b'o', b'p', b'e', 0,
+    ])
+    .unwrap();
     drop(f);
     j.append(&request(&s, 2), true, false).unwrap();
     let mut tail = Tail::new(j.dir(), Position::START, false);
