@@ -429,14 +429,15 @@ fn empty_text(app: &App, what: &str) -> String {
 type Rows = Vec<Vec<(String, Style)>>;
 
 /// One frame of a pane over `list`: moves `view` so its selection stays
-/// in sight and styles the rows in the window. Returns the rows, the
-/// selected row among them, and whether the selected item is still listed.
+/// in sight (dropping the selection when its item is no longer listed) and
+/// styles the rows in the window. Returns the rows and the selected row
+/// among them.
 fn windowed<T>(
     list: &[(u64, T)],
     view: &mut super::app::View,
     rows_h: usize,
     cells: impl Fn(&T) -> Vec<(String, Style)>,
-) -> (Rows, Option<usize>, bool) {
+) -> (Rows, Option<usize>) {
     let cur = position(list, view.sel);
     let found = view.sel.is_none() || list.get(cur).map(|(s, _)| Some(*s)) == Some(view.sel);
     let range = window(view, cur, list.len(), rows_h);
@@ -446,15 +447,18 @@ fn windowed<T>(
         .iter()
         .map(|(_, item)| cells(item))
         .collect();
-    (rows, cur.checked_sub(range.start), found)
+    if !found {
+        view.sel = None;
+    }
+    (rows, cur.checked_sub(range.start))
 }
 
 fn draw_requests(frame: &mut Frame, area: Rect, app: &mut App, t: Theme) {
     let rows_h = usize::from(area.height.saturating_sub(2));
     let mut view = app.views[0];
-    let (rows, selected, pane, found) = {
+    let (rows, selected, pane) = {
         let list = app.visible_requests();
-        let (rows, selected, found) = windowed(&list, &mut view, rows_h, |r| {
+        let (rows, selected) = windowed(&list, &mut view, rows_h, |r| {
             let [time, session, method, path, model, status, latency, tokens, masked] =
                 request_cells(r);
             let masked_style = t.fg(Color::Magenta).add_modifier(Modifier::BOLD);
@@ -482,11 +486,8 @@ fn draw_requests(frame: &mut Frame, area: Rect, app: &mut App, t: Theme) {
             empty: empty_text(app, "requests"),
             focused: app.focus == Focus::Requests,
         };
-        (rows, selected, pane, found)
+        (rows, selected, pane)
     };
-    if !found {
-        view.sel = None;
-    }
     app.views[0] = view;
     render_pane(frame, area, pane, rows, selected, t);
 }
@@ -495,9 +496,9 @@ fn draw_feed(frame: &mut Frame, area: Rect, app: &mut App, t: Theme) {
     let rows_h = usize::from(area.height.saturating_sub(2));
     let cols = feed_cols(area.width);
     let mut view = app.views[1];
-    let (rows, selected, pane, found) = {
+    let (rows, selected, pane) = {
         let list = app.visible_feed();
-        let (rows, selected, found) = windowed(&list, &mut view, rows_h, |f| {
+        let (rows, selected) = windowed(&list, &mut view, rows_h, |f| {
             let [time, badge, tool, summary, why] = feed_cells(f);
             vec![
                 (time, t.dim()),
@@ -514,11 +515,8 @@ fn draw_feed(frame: &mut Frame, area: Rect, app: &mut App, t: Theme) {
             empty: empty_text(app, "tool calls"),
             focused: app.focus == Focus::Feed,
         };
-        (rows, selected, pane, found)
+        (rows, selected, pane)
     };
-    if !found {
-        view.sel = None;
-    }
     app.views[1] = view;
     render_pane(frame, area, pane, rows, selected, t);
 }
