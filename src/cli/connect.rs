@@ -37,30 +37,34 @@ pub enum Agent {
     ClaudeCode,
 }
 
+// `hoopctl connect --help`. Not a doc comment, which clap would also use:
+// rustdoc would run its indented examples as Rust doctests.
+const CONNECT_HELP: &str = r#"Run an agent through hoopctl.
+
+With a command after `--`, hoopctl starts a proxy on a free loopback port
+with a fresh secret, runs the command with HTTPS_PROXY, NODE_EXTRA_CA_CERTS
+and NO_PROXY set, and exits with its exit code:
+
+    hoopctl connect claude-code --direct -- claude
+
+Gateway mode is used whenever the profile has a gateway (`hoopctl login
+--gateway URL`) or --gateway URL is given: hoopctl asks the gateway for a
+connection credential (waiting for a review when the connection needs
+one), sends the agent's traffic to the gateway's proxy endpoint with it,
+and removes the agent's own key; the agent gets a placeholder key when it
+has none. The credential is reused across runs and renewed before it expires.
+
+    hoopctl login --gateway https://gateway.example.com
+    hoopctl connect claude-code -- claude
+
+Without a command it runs the profile's stable proxy in the foreground
+(default 127.0.0.1:7733, same secret every time) until Ctrl-C; in another
+terminal `eval "$(hoopctl connect claude-code --print-env)"` then points a
+shell at it, or `hoopctl claude configure` points plain `claude` at it."#;
+
 /// Run an agent through hoopctl.
-///
-/// With a command after `--`, hoopctl starts a proxy on a free loopback port
-/// with a fresh secret, runs the command with HTTPS_PROXY, NODE_EXTRA_CA_CERTS
-/// and NO_PROXY set, and exits with its exit code:
-///
-///     hoopctl connect claude-code --direct -- claude
-///
-/// Gateway mode is used whenever the profile has a gateway (`hoopctl login
-/// --gateway URL`) or --gateway URL is given: hoopctl asks the gateway for a
-/// connection credential (waiting for a review when the connection needs
-/// one), sends the agent's traffic to the gateway's proxy endpoint with it,
-/// and removes the agent's own key; the agent gets a placeholder key when it
-/// has none. The credential is reused across runs and renewed before it expires.
-///
-///     hoopctl login --gateway https://gateway.example.com
-///     hoopctl connect claude-code -- claude
-///
-/// Without a command it runs the profile's stable proxy in the foreground
-/// (default 127.0.0.1:7733, same secret every time) until Ctrl-C; in another
-/// terminal `eval "$(hoopctl connect claude-code --print-env)"` then points a
-/// shell at it, or `hoopctl claude configure` points plain `claude` at it.
 #[derive(Debug, Args)]
-#[command(verbatim_doc_comment)]
+#[command(verbatim_doc_comment, long_about = CONNECT_HELP)]
 pub struct ConnectArgs {
     #[arg(value_enum)]
     pub agent: Agent,

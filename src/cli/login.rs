@@ -16,17 +16,21 @@ use crate::auth::oidc::Provider;
 use crate::auth::session::{self, blocking};
 use crate::auth::store::{Kind, Store, Tokens};
 
+// `hoopctl login --help`. Not a doc comment, which clap would also use:
+// rustdoc would run its indented examples as Rust doctests.
+const LOGIN_HELP: &str = r#"Log in with the organisation's OpenID provider (browser, or --device).
+
+The browser opens the provider's login page; hoopctl listens on a
+loopback port for the answer (authorization code with PKCE). Tokens go to
+the OS keyring (or a 0600 file with --token-store file).
+
+    hoopctl login --gateway https://gateway.example.com
+    hoopctl login --issuer https://id.example.com --client-id hoopctl
+    hoopctl login --device          # on SSH / headless machines"#;
+
 /// Log in with the organisation's OpenID provider (browser, or --device).
-///
-/// The browser opens the provider's login page; hoopctl listens on a
-/// loopback port for the answer (authorization code with PKCE). Tokens go to
-/// the OS keyring (or a 0600 file with --token-store file).
-///
-///     hoopctl login --gateway https://gateway.example.com
-///     hoopctl login --issuer https://id.example.com --client-id hoopctl
-///     hoopctl login --device          # on SSH / headless machines
 #[derive(Debug, Args)]
-#[command(verbatim_doc_comment)]
+#[command(verbatim_doc_comment, long_about = LOGIN_HELP)]
 pub struct LoginArgs {
     /// The organisation's gateway; its /api/publicserverinfo names the provider.
     #[arg(long, value_name = "URL")]

@@ -13,12 +13,19 @@ use super::Context;
 use crate::policy::guard::Decision;
 use crate::policy::mask::{Finding, Session};
 
+// The long `--help` texts. Not doc comments, which clap would also use:
+// rustdoc would run their indented examples as Rust doctests.
+const CHECK_HELP: &str = r#"What policy decides for one tool call, which rule, and why.
+
+    hoopctl policy check --tool Bash --input '{"command":"cd / && rm -rf *"}'"#;
+const MASK_HELP: &str = r#"Mask text or JSON read from stdin, as it would leave the machine.
+
+    echo 'mail bob@example.com, card 4111 1111 1111 1111' | hoopctl policy mask"#;
+
 #[derive(Debug, Subcommand)]
 pub enum PolicyCommand {
     /// What policy decides for one tool call, which rule, and why.
-    ///
-    ///     hoopctl policy check --tool Bash --input '{"command":"cd / && rm -rf *"}'
-    #[command(verbatim_doc_comment)]
+    #[command(verbatim_doc_comment, long_about = CHECK_HELP)]
     Check {
         /// Tool name as the model sends it (Bash, Write, mcp__db__query, ...).
         #[arg(long, value_name = "NAME")]
@@ -31,9 +38,7 @@ pub enum PolicyCommand {
         policy: Option<PathBuf>,
     },
     /// Mask text or JSON read from stdin, as it would leave the machine.
-    ///
-    ///     echo 'mail bob@example.com, card 4111 1111 1111 1111' | hoopctl policy mask
-    #[command(verbatim_doc_comment)]
+    #[command(verbatim_doc_comment, long_about = MASK_HELP)]
     Mask {
         #[arg(long, value_name = "FILE")]
         policy: Option<PathBuf>,
