@@ -22,6 +22,10 @@
 //!   segment it has read to the end, and the directory when its writer
 //!   closes with everything indexed.
 //!
+//! A journal is built under a hidden name (`.<id>`) and renamed once
+//! locked; one left under it by a process that died meanwhile holds no
+//! events and is removed by the next [`orphans`] scan.
+//!
 //! A record is a `u32` LE length of what follows, then: `i64` LE `at_ms`,
 //! the kind's name ([`Kind::as_str`]) as `u32` LE length + bytes, a flags
 //! byte, and as `u32` LE length + bytes: run id,
@@ -530,8 +534,14 @@ pub struct Orphan {
     _lock: Flock<File>,
 }
 
+/// A journal directory still under its hidden name this long after it
+/// was made was left by a process that died inside [`Journal::create`].
+const UNFINISHED_AFTER: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// The journals under `root` whose writing process is gone (their lock
-/// could be taken), each locked for the caller.
+/// could be taken), each locked for the caller. Removes on the way the
+/// directories of journals whose process died before creating them was
+/// done (they hold no events).
 pub fn orphans(root: &Path) -> Vec<Orphan> {
     let Ok(entries) = std::fs::read_dir(root) else {
         return Vec::new();
@@ -539,7 +549,11 @@ pub fn orphans(root: &Path) -> Vec<Orphan> {
     let mut out = Vec::new();
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with('.') || !entry.path().is_dir() {
+        if !entry.path().is_dir() {
+            continue;
+        }
+        if name.starts_with('.') {
+            remove_if_unfinished(&entry.path());
             continue;
         }
         let Ok(file) = OpenOptions::new()
@@ -558,6 +572,31 @@ pub fn orphans(root: &Path) -> Vec<Orphan> {
     }
     out.sort_by(|a, b| a.id.cmp(&b.id));
     out
+}
+
+/// Removes `dir`, a journal directory under its hidden name, when it is
+/// old and no live process holds its lock (a creating process holds it from
+/// just after the directory is made until the rename).
+fn remove_if_unfinished(dir: &Path) {
+    let old = std::fs::metadata(dir)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok())
+        .is_some_and(|age| age >= UNFINISHED_AFTER);
+    if !old {
+        return;
+    }
+    let _held = match OpenOptions::new().read(true).open(dir.join("lock")) {
+        Ok(file) => match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+            Ok(held) => Some(held),
+            Err(_) => return,
+        },
+        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+        Err(_) => return,
+    };
+    if let Err(e) = std::fs::remove_dir_all(dir) {
+        tracing::debug!(dir = %dir.display(), error = %e, "could not remove an unfinished audit journal");
+    }
 }
 
 /// One event read back, and the position right after its record.

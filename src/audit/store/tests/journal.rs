@@ -211,6 +211,54 @@ fn only_journals_whose_writer_is_gone_are_recovered() {
 }
 
 #[test]
+fn journals_left_half_created_are_removed_once_old_and_unlocked() {
+    let (_dir, path) = store();
+    let root = root(&path);
+    let live = Journal::create(&root, journal::SEGMENT_BYTES).unwrap();
+    let age = |dir: &std::path::Path, secs: u64| {
+        let when = std::time::SystemTime::now() - std::time::Duration::from_secs(secs);
+        std::fs::File::open(dir)
+            .unwrap()
+            .set_modified(when)
+            .unwrap();
+    };
+    // What a process that died inside `create` leaves: the hidden name,
+    // a lock nobody holds, an empty segment.
+    let dead = root.join(".0123456789abcdef");
+    std::fs::create_dir_all(&dead).unwrap();
+    for f in ["lock", "runs", "00000001.seg"] {
+        std::fs::write(dead.join(f), b"").unwrap();
+    }
+    age(&dead, 120);
+    // One that died before even its lock file.
+    let bare = root.join(".fedcba9876543210");
+    std::fs::create_dir_all(&bare).unwrap();
+    age(&bare, 120);
+    // One being created right now (recent), and an old one whose creator
+    // still holds the lock: both stay.
+    let fresh = root.join(".00000000000000ff");
+    std::fs::create_dir_all(&fresh).unwrap();
+    let held = root.join(".00000000000000ee");
+    std::fs::create_dir_all(&held).unwrap();
+    std::fs::write(held.join("lock"), b"").unwrap();
+    let lock = nix::fcntl::Flock::lock(
+        std::fs::File::open(held.join("lock")).unwrap(),
+        nix::fcntl::FlockArg::LockExclusiveNonblock,
+    )
+    .map_err(|(_, e)| e)
+    .unwrap();
+    age(&held, 120);
+
+    assert!(journal::orphans(&root).is_empty());
+    assert!(!dead.exists(), "an abandoned half-created journal stays");
+    assert!(!bare.exists());
+    assert!(fresh.exists(), "a journal being created was removed");
+    assert!(held.exists(), "a locked journal was removed");
+    assert!(live.dir().exists());
+    drop(lock);
+}
+
+#[test]
 fn derived_fields_are_filled_when_indexed() {
     let (_dir, path) = store();
     let writer = Writer::start(&path, WriterOptions::default()).unwrap();
