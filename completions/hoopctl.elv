@@ -333,7 +333,7 @@ set edit:completion:arg-completer[hoopctl] = {|@words|
         }
         &'hoopctl;sessions;list'= {
             cand --since 'Only sessions active since T (RFC 3339, a date, or an age like 30m, 24h, 7d)'
-            cand --limit 'limit'
+            cand --limit 'At most N sessions, the most recently active first'
             cand --profile 'Configuration profile to use'
             cand --output 'Output format of commands that report something'
             cand --config 'Configuration file (default: config.toml in the config directory)'
@@ -353,7 +353,7 @@ set edit:completion:arg-completer[hoopctl] = {|@words|
             cand --help 'Print help (see more with ''--help'')'
         }
         &'hoopctl;sessions;search'= {
-            cand --limit 'limit'
+            cand --limit 'At most N matches, the best first'
             cand --profile 'Configuration profile to use'
             cand --output 'Output format of commands that report something'
             cand --config 'Configuration file (default: config.toml in the config directory)'

@@ -19,7 +19,8 @@ pub enum SessionsCommand {
         /// Only sessions active since T (RFC 3339, a date, or an age like 30m, 24h, 7d).
         #[arg(long, value_name = "T")]
         since: Option<String>,
-        #[arg(long, value_name = "N", default_value_t = 50)]
+        /// At most N sessions, the most recently active first.
+        #[arg(long, value_name = "N", default_value_t = 50, value_parser = at_least_one)]
         limit: usize,
     },
     /// Every event of one session, in order: requests, answers, tool calls and decisions.
@@ -40,7 +41,8 @@ pub enum SessionsCommand {
         query: String,
         #[arg(long)]
         raw: bool,
-        #[arg(long, value_name = "N", default_value_t = 50)]
+        /// At most N matches, the best first.
+        #[arg(long, value_name = "N", default_value_t = 50, value_parser = at_least_one)]
         limit: usize,
     },
     /// Stream events as JSON lines (one object per event), for a SIEM.
@@ -240,11 +242,22 @@ struct Found {
     hits: Vec<Value>,
 }
 
+/// `--limit`: a count of 1 or more (0 would silently show nothing).
+fn at_least_one(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err("expected a whole number of 1 or more".into()),
+    }
+}
+
 pub fn run(ctx: &Context, cmd: SessionsCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         SessionsCommand::List { since, limit } => {
             let since = since.as_deref().map(parse_since).transpose()?;
-            let list = reader(ctx)?.sessions(since, limit)?;
+            // One more than shown tells whether there are more.
+            let mut list = reader(ctx)?.sessions(since, limit.saturating_add(1))?;
+            let more = list.len() > limit;
+            list.truncate(limit);
             emit(ctx.output, &list, |list| {
                 if list.is_empty() {
                     return "No recorded sessions.".into();
@@ -263,6 +276,11 @@ pub fn run(ctx: &Context, cmd: SessionsCommand) -> anyhow::Result<ExitCode> {
                         s.events,
                         one_line(s.user.as_deref().unwrap_or("-"), 24),
                         s.agent_session.as_deref().unwrap_or("(proxy)"),
+                    ));
+                }
+                if more {
+                    out.push_str(&format!(
+                        "Only the {limit} most recently active are shown; `--limit N` shows more.\n"
                     ));
                 }
                 out
@@ -312,7 +330,9 @@ pub fn run(ctx: &Context, cmd: SessionsCommand) -> anyhow::Result<ExitCode> {
             });
         }
         SessionsCommand::Search { query, raw, limit } => {
-            let hits = reader(ctx)?.search(&query, raw, limit)?;
+            let mut hits = reader(ctx)?.search(&query, raw, limit.saturating_add(1))?;
+            let more = hits.len() > limit;
+            hits.truncate(limit);
             let found = Found {
                 query: query.clone(),
                 hits: hits
@@ -341,9 +361,13 @@ pub fn run(ctx: &Context, cmd: SessionsCommand) -> anyhow::Result<ExitCode> {
                         one_line(&h.snippet, 160)
                     ));
                 }
+                let shown = if more {
+                    format!("The first {limit} matches (`--limit N` shows more)")
+                } else {
+                    format!("{} match(es)", hits.len())
+                };
                 out.push_str(&format!(
-                    "{} match(es); `hoopctl sessions show ID` shows a whole session.",
-                    hits.len()
+                    "{shown}; `hoopctl sessions show ID` shows a whole session."
                 ));
                 out
             });

@@ -234,6 +234,51 @@ fn record_some(env: &Env, n: usize) -> String {
 }
 
 #[test]
+fn list_and_search_say_when_their_limit_hides_more() {
+    let env = Env::new();
+    record_some(&env, 2);
+    record_some(&env, 2);
+    let sessions = json_out(&env, &["sessions", "list"])
+        .as_array()
+        .unwrap()
+        .len();
+    assert!(sessions >= 2, "{sessions} sessions");
+    let rows = |out: &str| out.lines().filter(|l| l.contains(" direct ")).count();
+
+    let fewer = (sessions - 1).to_string();
+    let out = env.run_ok(&["sessions", "list", "--limit", &fewer]);
+    assert_eq!(rows(&out), sessions - 1, "{out}");
+    assert!(out.contains("`--limit N` shows more"), "{out}");
+    let out = env.run_ok(&["sessions", "list", "--limit", &sessions.to_string()]);
+    assert_eq!(rows(&out), sessions, "{out}");
+    assert!(!out.contains("--limit"), "nothing more to show: {out}");
+    let json = json_out(&env, &["sessions", "list", "--limit", &fewer]);
+    assert_eq!(json.as_array().unwrap().len(), sessions - 1);
+
+    let hits = json_out(&env, &["sessions", "search", "prompt", "--limit", "100"])["hits"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert!(hits >= 4, "{hits} hits");
+    let out = env.run_ok(&["sessions", "search", "prompt", "--limit", "3"]);
+    assert!(
+        out.contains("The first 3 matches (`--limit N` shows more)"),
+        "{out}"
+    );
+    let out = env.run_ok(&["sessions", "search", "prompt", "--limit", &hits.to_string()]);
+    assert!(out.contains(&format!("{hits} match(es);")), "{out}");
+
+    // 0 would show nothing and look like an empty record.
+    let out = env
+        .cmd()
+        .args(["sessions", "list", "--limit", "0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("1 or more"), "{}", text(&out));
+}
+
+#[test]
 fn edits_deletions_and_reordering_with_sqlite3_are_detected() {
     let pristine = Env::new();
     let id = record_some(&pristine, 4);
