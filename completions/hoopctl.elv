@@ -353,7 +353,7 @@ set edit:completion:arg-completer[hoopctl] = {|@words|
             cand --help 'Print help (see more with ''--help'')'
         }
         &'hoopctl;sessions;search'= {
-            cand --limit 'At most N matches, the best first'
+            cand --limit 'At most N matches, the newest first'
             cand --profile 'Configuration profile to use'
             cand --output 'Output format of commands that report something'
             cand --config 'Configuration file (default: config.toml in the config directory)'

@@ -259,7 +259,7 @@ complete -c hoopctl -n "__fish_hoopctl_using_subcommand sessions; and __fish_see
 complete -c hoopctl -n "__fish_hoopctl_using_subcommand sessions; and __fish_seen_subcommand_from show" -l bodies -d 'Also print the recorded bodies (masked requests, assembled answers)'
 complete -c hoopctl -n "__fish_hoopctl_using_subcommand sessions; and __fish_seen_subcommand_from show" -s v -l verbose -d 'More logging (-v debug, -vv trace); RUST_LOG overrides'
 complete -c hoopctl -n "__fish_hoopctl_using_subcommand sessions; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c hoopctl -n "__fish_hoopctl_using_subcommand sessions; and __fish_seen_subcommand_from search" -l limit -d 'At most N matches, the best first' -r
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand sessions; and __fish_seen_subcommand_from search" -l limit -d 'At most N matches, the newest first' -r
 complete -c hoopctl -n "__fish_hoopctl_using_subcommand sessions; and __fish_seen_subcommand_from search" -l profile -d 'Configuration profile to use' -r
 complete -c hoopctl -n "__fish_hoopctl_using_subcommand sessions; and __fish_seen_subcommand_from search" -l output -d 'Output format of commands that report something' -r -f -a "text\t''
 json\t''"

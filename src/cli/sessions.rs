@@ -41,7 +41,7 @@ pub enum SessionsCommand {
         query: String,
         #[arg(long)]
         raw: bool,
-        /// At most N matches, the best first.
+        /// At most N matches, the newest first.
         #[arg(long, value_name = "N", default_value_t = 50, value_parser = at_least_one)]
         limit: usize,
     },
@@ -362,7 +362,7 @@ pub fn run(ctx: &Context, cmd: SessionsCommand) -> anyhow::Result<ExitCode> {
                     ));
                 }
                 let shown = if more {
-                    format!("The first {limit} matches (`--limit N` shows more)")
+                    format!("The newest {limit} matches (`--limit N` shows more)")
                 } else {
                     format!("{} match(es)", hits.len())
                 };

@@ -262,7 +262,7 @@ fn list_and_search_say_when_their_limit_hides_more() {
     assert!(hits >= 4, "{hits} hits");
     let out = env.run_ok(&["sessions", "search", "prompt", "--limit", "3"]);
     assert!(
-        out.contains("The first 3 matches (`--limit N` shows more)"),
+        out.contains("The newest 3 matches (`--limit N` shows more)"),
         "{out}"
     );
     let out = env.run_ok(&["sessions", "search", "prompt", "--limit", &hits.to_string()]);
