@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use anyhow::{bail, Context as _};
+use anyhow::bail;
 use clap::{Subcommand, ValueEnum};
 use serde::Serialize;
 use serde_json::Value;
@@ -83,18 +83,23 @@ pub fn parse_since(s: &str) -> anyhow::Result<i64> {
         }
     }
     let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: i64 = num.parse().with_context(|| {
-        format!("--since {s:?}: use RFC 3339, YYYY-MM-DD, or an age like 30m, 24h, 7d")
-    })?;
-    let secs = match unit {
-        "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        "d" => n * 86_400,
-        "w" => n * 7 * 86_400,
+    let Ok(n) = num.parse::<i64>() else {
+        bail!("--since {s:?}: use RFC 3339, YYYY-MM-DD, or an age like 30m, 24h, 7d");
+    };
+    let unit_secs = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 7 * 86_400,
         _ => bail!("--since {s:?}: the unit must be s, m, h, d or w"),
     };
-    Ok(chrono::Utc::now().timestamp_millis() - secs * 1000)
+    // Ages past the beginning of the epoch mean "everything".
+    let ago_ms = n.saturating_mul(unit_secs).saturating_mul(1000);
+    Ok(chrono::Utc::now()
+        .timestamp_millis()
+        .saturating_sub(ago_ms)
+        .max(0))
 }
 
 fn time(ms: i64) -> String {
@@ -457,7 +462,12 @@ mod tests {
         let now = chrono::Utc::now().timestamp_millis();
         let d = parse_since("2h").unwrap();
         assert!((now - d - 7_200_000).abs() < 5_000);
-        assert!(parse_since("yesterday").is_err());
+        let err = format!("{:#}", parse_since("yesterday").unwrap_err());
+        assert!(err.contains("an age like 30m"), "{err}");
+        assert!(!err.contains("parse integer"), "{err}");
         assert!(parse_since("3y").is_err());
+        // Absurd ages do not overflow: they reach back to the start.
+        assert_eq!(parse_since("99999999999999999w").unwrap(), 0);
+        assert_eq!(parse_since("9223372036854775807s").unwrap(), 0);
     }
 }
