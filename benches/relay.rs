@@ -837,6 +837,11 @@ async fn open_streams(e: &Ends, pid: u32, n: usize) -> Res<(u64, u64)> {
     Ok(mem)
 }
 
+/// kB (as /proc reports them) in MB (10^6 bytes).
+fn mb(kb: u64) -> String {
+    format!("{:.1} MB", kb as f64 * 1024.0 / 1e6)
+}
+
 fn proc_status_kb(pid: u32, key: &str) -> Res<u64> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     s.lines()
@@ -1578,7 +1583,8 @@ async fn run() -> Res<()> {
          then runs the keep-alive c32 `GET /small` load on each in that order; after the recording \
          proxy's run it waits until its index holds all of that run's events (2 per request) and \
          reports how long that took; a 2.5 s pause follows every run; 5 rounds (2 quick), medians. \
-         The store row appends small events from two threads through a writer and waits until all \
+         Each proxy's VmHWM is read after its rounds, before it is stopped (the highest of each \
+         kind is reported). The store row appends small events from two threads through a writer and waits until all \
          are indexed.\n\
          - Budgets come from the hoopctl issue; the spec's reference figures for this kind of \
          machine: a hudsucker-based MITM proxy reaches ~30% of direct keep-alive req/s at 32 \
@@ -1877,7 +1883,6 @@ async fn measure(cfg: &Cfg, e: &Ends, proxy: &Proxy) -> Res<(Vec<Section>, f64)>
             Some(up_ratio >= 0.5),
         )],
     });
-    let mb = |kb: u64| format!("{:.1} MB", kb as f64 * 1024.0 / 1e6);
     sections.push(Section {
         tag: "memory".to_owned(),
         title: "hoopctl memory".to_owned(),
@@ -1992,6 +1997,7 @@ async fn recording(cfg: &Cfg, e: &Ends, dirs: &Dirs, up: SocketAddr) -> Res<Sect
         .join(hoopctl::audit::store::FILE_NAME);
     let mut catch_up: Vec<(u64, f64)> = Vec::new();
     let (mut with, mut without) = (Vec::new(), Vec::new());
+    let (mut peak_on, mut peak_off) = (0u64, 0u64);
     // More rounds than elsewhere: the budget is a ratio of two noisy rates.
     let rounds = if cfg.quick { 2 } else { 5 };
     for round in 0..rounds {
@@ -2063,7 +2069,15 @@ async fn recording(cfg: &Cfg, e: &Ends, dirs: &Dirs, up: SocketAddr) -> Res<Sect
             Ok::<_, BoxErr>(())
         }
         .await;
-        for (_, p) in &mut procs {
+        for (recording, p) in &mut procs {
+            // After its round and, when recording, its index catch-up.
+            if let Ok(kb) = proc_status_kb(p.pid, "VmHWM:") {
+                if *recording {
+                    peak_on = peak_on.max(kb);
+                } else {
+                    peak_off = peak_off.max(kb);
+                }
+            }
             stop_proxy(&mut p.child).await;
         }
         measured?;
@@ -2103,6 +2117,13 @@ async fn recording(cfg: &Cfg, e: &Ends, dirs: &Dirs, up: SocketAddr) -> Res<Sect
                     dash(),
                     slowest.map_or_else(dash, |(n, secs)| format!("{n} in {secs:.2} s")),
                 ],
+                "absolute".to_owned(),
+                "",
+                None,
+            ),
+            row(
+                "peak RSS (VmHWM) of a proxy after its rounds, recording off / on (on: with the index caught up)",
+                [dash(), dash(), format!("{} / {}", mb(peak_off), mb(peak_on))],
                 "absolute".to_owned(),
                 "",
                 None,
