@@ -539,9 +539,8 @@ pub struct Orphan {
 const UNFINISHED_AFTER: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// The journals under `root` whose writing process is gone (their lock
-/// could be taken), each locked for the caller. Removes on the way the
-/// directories of journals whose process died before creating them was
-/// done (they hold no events).
+/// could be taken), each locked for the caller. Also removes what a
+/// process that died inside [`Journal::create`] left (no events).
 pub fn orphans(root: &Path) -> Vec<Orphan> {
     let Ok(entries) = std::fs::read_dir(root) else {
         return Vec::new();
