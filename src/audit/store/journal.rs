@@ -388,7 +388,7 @@ impl Journal {
                 pending.len()
             };
             return if waiting >= PENDING_WRITE {
-                self.flush()
+                self.flush().map(drop)
             } else {
                 Ok(())
             };
@@ -417,14 +417,26 @@ impl Journal {
         })
     }
 
-    /// Writes everything buffered.
-    pub fn flush(&self) -> io::Result<()> {
+    /// Writes everything buffered; `Ok(true)` when there was something to
+    /// write (so the journal is known to take writes).
+    pub fn flush(&self) -> io::Result<bool> {
         let mut segment = lock_spinning(&self.file);
         let mut out = std::mem::take(&mut segment.spare);
         std::mem::swap(&mut out, &mut *lock(&self.pending));
+        let wrote = !out.is_empty();
         let result = self.write(&mut segment, &[&out]);
         self.settle(&mut segment, out, result.is_ok());
-        result
+        result.map(|()| wrote)
+    }
+
+    /// Test hook: the current segment's handle becomes read-only, so the
+    /// next write fails (EBADF) the way a full disk would.
+    #[cfg(test)]
+    pub fn break_writes(&self) -> io::Result<()> {
+        let mut segment = lock(&self.file);
+        let path = segment_path(&self.dir, segment.number);
+        segment.file = Some(File::open(path)?);
+        Ok(())
     }
 
     /// After a write of `out` (swapped out of `pending`): written, it

@@ -294,7 +294,8 @@ impl Writer {
         }
         let shared = &self.inner.shared;
         let flushed = self.inner.journal.flush();
-        shared.journal_result(&self.inner.path, flushed, true)?;
+        let wrote = matches!(flushed, Ok(true));
+        shared.journal_result(&self.inner.path, flushed.map(drop), wrote)?;
         let target = self.inner.journal.end();
         let mut s = lock(&shared.sync);
         let failures = s.failures;
@@ -354,6 +355,11 @@ impl Writer {
     #[doc(hidden)]
     pub fn set_max_page_count(&self, pages: i64) -> Result<(), Error> {
         self.pragma("max_page_count", pages)
+    }
+
+    #[cfg(test)]
+    pub(crate) fn journal(&self) -> &Journal {
+        &self.inner.journal
     }
 
     /// Test hook: `PRAGMA query_only` on the indexer's connection (makes
@@ -526,8 +532,10 @@ fn index_thread(mut ix: Indexer, mut own: Source, journal: Arc<Journal>, shared:
                     .map_err(Error::from),
             );
         }
+        // A tick that wrote something also tells that the journal works again.
         let flushed = journal.flush();
-        let _ = shared.journal_result(&ix.path, flushed, false);
+        let wrote = matches!(flushed, Ok(true));
+        let _ = shared.journal_result(&ix.path, flushed.map(drop), wrote);
         let appended = journal.appended();
         let busy = appended - seen > BUSY_EVENTS_PER_TICK;
         seen = appended;
