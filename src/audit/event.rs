@@ -201,12 +201,7 @@ impl<D: Serialize> Record for Draft<'_, D> {
         self.request_id
     }
     fn write_data(&self, out: &mut Vec<u8>) {
-        let at = out.len();
-        if let Err(e) = serde_json::to_writer(&mut *out, &self.data) {
-            out.truncate(at);
-            let _ =
-                serde_json::to_writer(out, &serde_json::json!({ "unserialisable": e.to_string() }));
-        }
+        write_json(out, &self.data);
     }
     fn text(&self) -> Option<&str> {
         self.text
@@ -216,6 +211,17 @@ impl<D: Serialize> Record for Draft<'_, D> {
     }
     fn derive(&self) -> Option<Derive> {
         self.derive
+    }
+}
+
+/// Appends `data` as JSON to `out`; what cannot be serialised (a map
+/// with non-string keys, a failing `Serialize`) becomes
+/// `{"unserialisable": why}`.
+fn write_json(out: &mut Vec<u8>, data: &impl Serialize) {
+    let at = out.len();
+    if let Err(e) = serde_json::to_writer(&mut *out, data) {
+        out.truncate(at);
+        let _ = serde_json::to_writer(out, &serde_json::json!({ "unserialisable": e.to_string() }));
     }
 }
 
@@ -232,11 +238,9 @@ impl Event {
     /// struct of borrowed fields where it must be cheap).
     pub fn new(session: SessionRef, kind: Kind, data: impl Serialize) -> Self {
         let mut out = Vec::with_capacity(256);
-        let data = match serde_json::to_writer(&mut out, &data) {
-            // serde_json writes UTF-8.
-            Ok(()) => String::from_utf8(out).unwrap_or_default(),
-            Err(e) => serde_json::json!({ "unserialisable": e.to_string() }).to_string(),
-        };
+        write_json(&mut out, &data);
+        // serde_json writes UTF-8.
+        let data = String::from_utf8(out).unwrap_or_default();
         Self {
             session,
             at_ms: now_ms(),

@@ -42,21 +42,22 @@ impl Serialize for Headers<'_> {
                 map.serialize_entry(n, "(redacted)")?;
                 continue;
             }
-            let mut values = self.0.get_all(name).iter();
-            let first = values.next().map(|v| String::from_utf8_lossy(v.as_bytes()));
-            match (first, values.next()) {
-                (Some(one), None) => map.serialize_entry(n, &one)?,
-                (first, second) => {
-                    let joined: Vec<_> = first
-                        .into_iter()
-                        .chain(
-                            second
-                                .into_iter()
-                                .chain(values)
-                                .map(|v| String::from_utf8_lossy(v.as_bytes())),
-                        )
-                        .collect();
-                    map.serialize_entry(n, &joined.join(", "))?;
+            let mut values = self
+                .0
+                .get_all(name)
+                .iter()
+                .map(|v| String::from_utf8_lossy(v.as_bytes()));
+            // Every name of the map has a value.
+            let first = values.next().unwrap_or_default();
+            match values.next() {
+                None => map.serialize_entry(n, &first)?,
+                Some(second) => {
+                    let mut joined = first.into_owned();
+                    for v in std::iter::once(second).chain(values) {
+                        joined.push_str(", ");
+                        joined.push_str(&v);
+                    }
+                    map.serialize_entry(n, &joined)?;
                 }
             }
         }

@@ -652,6 +652,11 @@ impl Tail {
         }
     }
 
+    /// The journal's directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// The position after the last event returned.
     pub fn position(&self) -> Position {
         self.pos

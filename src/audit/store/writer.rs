@@ -274,7 +274,7 @@ impl Writer {
         let result = self.inner.journal.append(ev, durable, keep);
         self.inner
             .shared
-            .journal_result(&self.inner.path, result, durable)
+            .journal_result(&self.inner.path, result.map(|()| durable))
     }
 
     /// Waits until everything recorded before this call is indexed.
@@ -293,9 +293,7 @@ impl Writer {
             return Err(Error::Closed);
         }
         let shared = &self.inner.shared;
-        let flushed = self.inner.journal.flush();
-        let wrote = matches!(flushed, Ok(true));
-        shared.journal_result(&self.inner.path, flushed.map(drop), wrote)?;
+        shared.journal_result(&self.inner.path, self.inner.journal.flush())?;
         let target = self.inner.journal.end();
         let mut s = lock(&shared.sync);
         let failures = s.failures;
@@ -385,15 +383,11 @@ impl Writer {
 }
 
 impl Shared {
-    /// Keeps `failing` up to date after a journal write; logs the change.
-    fn journal_result(
-        &self,
-        path: &Path,
-        result: std::io::Result<()>,
-        wrote: bool,
-    ) -> Result<(), Error> {
+    /// Keeps `failing` up to date after a journal append or flush
+    /// (`Ok(true)`: something was written, so writes work); logs the change.
+    fn journal_result(&self, path: &Path, result: std::io::Result<bool>) -> Result<(), Error> {
         match result {
-            Ok(()) => {
+            Ok(wrote) => {
                 if wrote && self.failing_now.load(Ordering::Relaxed) {
                     self.failing_now.store(false, Ordering::Relaxed);
                     if let Some(was) = lock(&self.failing).take() {
@@ -533,9 +527,7 @@ fn index_thread(mut ix: Indexer, mut own: Source, journal: Arc<Journal>, shared:
             );
         }
         // A tick that wrote something also tells that the journal works again.
-        let flushed = journal.flush();
-        let wrote = matches!(flushed, Ok(true));
-        let _ = shared.journal_result(&ix.path, flushed.map(drop), wrote);
+        let _ = shared.journal_result(&ix.path, journal.flush());
         let appended = journal.appended();
         let busy = appended - seen > BUSY_EVENTS_PER_TICK;
         seen = appended;
@@ -677,8 +669,8 @@ impl Indexer {
 
     /// A journal fully indexed: its directory goes, then its position.
     fn finish(&mut self, src: &Source) {
-        let dir = journal::root(&self.path).join(&src.id);
-        if let Err(e) = std::fs::remove_dir_all(&dir) {
+        let dir = src.tail.dir();
+        if let Err(e) = std::fs::remove_dir_all(dir) {
             tracing::warn!(dir = %dir.display(), error = %e, "could not remove an indexed audit journal");
             return;
         }
