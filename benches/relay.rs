@@ -1583,6 +1583,8 @@ async fn run() -> Res<()> {
          then runs the keep-alive c32 `GET /small` load on each in that order; after the recording \
          proxy's run it waits until its index holds all of that run's events (2 per request) and \
          reports how long that took; a 2.5 s pause follows every run; 5 rounds (2 quick), medians. \
+         CPU per request as above, summed over each kind's timed runs (the index, which waits \
+         while the proxy is busy, adds little to it). \
          Each proxy's VmHWM is read after its rounds, before it is stopped (the highest of each \
          kind is reported). The store row appends small events from two threads through a writer and waits until all \
          are indexed.\n\
@@ -1998,6 +2000,8 @@ async fn recording(cfg: &Cfg, e: &Ends, dirs: &Dirs, up: SocketAddr) -> Res<Sect
     let mut catch_up: Vec<(u64, f64)> = Vec::new();
     let (mut with, mut without) = (Vec::new(), Vec::new());
     let (mut peak_on, mut peak_off) = (0u64, 0u64);
+    // utime+stime and requests, recording off / on.
+    let mut cpu = [(0u64, 0u64); 2];
     // More rounds than elsewhere: the budget is a ratio of two noisy rates.
     let rounds = if cfg.quick { 2 } else { 5 };
     for round in 0..rounds {
@@ -2040,7 +2044,10 @@ async fn recording(cfg: &Cfg, e: &Ends, dirs: &Dirs, up: SocketAddr) -> Res<Sect
                     ..e.clone()
                 };
                 let before = indexed_events(&db)?;
-                let l = keepalive(&ends, V::Via, 32, cfg.ka_dur, None).await?;
+                let l = keepalive(&ends, V::Via, 32, cfg.ka_dur, Some(p.pid)).await?;
+                let side = &mut cpu[usize::from(*recording)];
+                side.0 += l.cpu_ticks;
+                side.1 += l.reqs;
                 say(&format!(
                     "  recording {} round {}: {:>8.0} req/s",
                     if *recording { "on " } else { "off" },
@@ -2091,6 +2098,13 @@ async fn recording(cfg: &Cfg, e: &Ends, dirs: &Dirs, up: SocketAddr) -> Res<Sect
         .map_err(|x| err(x.to_string()))?;
     say(&format!("  store: {rate:.0} events/s"));
     let cost = with / without;
+    let cpu_per_req = cpu.map(|(ticks, reqs)| {
+        if reqs > 0 {
+            ticks as f64 * (1e9 / CLK_TCK as f64) / reqs as f64
+        } else {
+            f64::NAN
+        }
+    });
     let slowest = catch_up.iter().copied().max_by(|a, b| a.1.total_cmp(&b.1));
     Ok(Section {
         tag: "recording".to_owned(),
@@ -2109,6 +2123,17 @@ async fn recording(cfg: &Cfg, e: &Ends, dirs: &Dirs, up: SocketAddr) -> Res<Sect
                 format!("{} of recording off", ratio(cost)),
                 "≥ 0.90×",
                 Some(cost >= 0.90),
+            ),
+            row(
+                "hoopctl CPU per request (utime+stime) during the rounds, recording off / on",
+                [
+                    dash(),
+                    dash(),
+                    format!("{} / {}", us(cpu_per_req[0]), us(cpu_per_req[1])),
+                ],
+                format!("{} with recording", plus_us(cpu_per_req[1] - cpu_per_req[0])),
+                "",
+                None,
             ),
             row(
                 "after a recording-on round: the index catches up (events, seconds), slowest round",
