@@ -83,6 +83,9 @@ pub fn parse_since(s: &str) -> anyhow::Result<i64> {
         }
     }
     let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    if unit.starts_with(['-', ':', 'T', 't']) {
+        bail!("--since {s:?} is not a valid date or time: use YYYY-MM-DD or RFC 3339 (2026-11-22T10:00:00Z)");
+    }
     let Ok(n) = num.parse::<i64>() else {
         bail!("--since {s:?}: use RFC 3339, YYYY-MM-DD, or an age like 30m, 24h, 7d");
     };
@@ -222,17 +225,40 @@ pub fn describe(ev: &StoredEvent) -> String {
 
 /// The store, after indexing what proxies that stopped without finishing
 /// (killed, crashed) left in their journals, so that nothing recorded is
-/// missing from what is shown.
-fn reader(ctx: &Context) -> anyhow::Result<Reader> {
+/// missing from what is shown. `None` before anything was ever recorded:
+/// listing, searching, exporting and verifying all of nothing is not an
+/// error (an id still is: it names nothing).
+fn reader(ctx: &Context) -> anyhow::Result<Option<Reader>> {
     let db = ctx.dirs.audit_db();
-    if db.exists() {
-        match store::recover(&db) {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(events = n, "indexed the journals of proxies that stopped"),
-            Err(e) => eprintln!("warning: {e}; events of proxies that stopped may be missing"),
-        }
+    if !db.exists() {
+        return Ok(None);
     }
-    Ok(Reader::open(&db)?)
+    match store::recover(&db) {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(events = n, "indexed the journals of proxies that stopped"),
+        Err(e) => eprintln!("warning: {e}; events of proxies that stopped may be missing"),
+    }
+    Ok(Some(Reader::open(&db)?))
+}
+
+/// The store when a command names a session: without one, nothing matches.
+fn reader_for_id(ctx: &Context) -> anyhow::Result<Reader> {
+    match reader(ctx)? {
+        Some(r) => Ok(r),
+        None => Err(store::Error::Missing {
+            path: ctx.dirs.audit_db(),
+        }
+        .into()),
+    }
+}
+
+/// What an empty answer says when nothing was ever recorded.
+fn nothing_yet(ctx: &Context) -> String {
+    format!(
+        "Nothing is recorded yet: the audit store {} is created by the first proxy that records \
+         (`hoopctl connect`).",
+        ctx.dirs.audit_db().display()
+    )
 }
 
 #[derive(Serialize)]
@@ -260,12 +286,22 @@ pub fn run(ctx: &Context, cmd: SessionsCommand) -> anyhow::Result<ExitCode> {
         SessionsCommand::List { since, limit } => {
             let since = since.as_deref().map(parse_since).transpose()?;
             // One more than shown tells whether there are more.
-            let mut list = reader(ctx)?.sessions(since, limit.saturating_add(1))?;
+            let store = reader(ctx)?;
+            let mut list = match &store {
+                Some(r) => r.sessions(since, limit.saturating_add(1))?,
+                None => Vec::new(),
+            };
             let more = list.len() > limit;
             list.truncate(limit);
             emit(ctx.output, &list, |list| {
+                if store.is_none() {
+                    return nothing_yet(ctx);
+                }
                 if list.is_empty() {
-                    return "No recorded sessions.".into();
+                    return match since {
+                        Some(_) => "No session was active in that time.".into(),
+                        None => "No recorded sessions.".into(),
+                    };
                 }
                 let mut out = format!(
                     "{:<16}  {:<20}  {:<20}  {:<7}  {:>6}  {:<24}  {}\n",
@@ -292,7 +328,7 @@ pub fn run(ctx: &Context, cmd: SessionsCommand) -> anyhow::Result<ExitCode> {
             });
         }
         SessionsCommand::Show { id, bodies } => {
-            let r = reader(ctx)?;
+            let r = reader_for_id(ctx)?;
             let session = r.resolve(&id)?;
             let events = r.events(&session.id)?;
             let shown = Shown {
@@ -335,7 +371,11 @@ pub fn run(ctx: &Context, cmd: SessionsCommand) -> anyhow::Result<ExitCode> {
             });
         }
         SessionsCommand::Search { query, raw, limit } => {
-            let mut hits = reader(ctx)?.search(&query, raw, limit.saturating_add(1))?;
+            let store = reader(ctx)?;
+            let mut hits = match &store {
+                Some(r) => r.search(&query, raw, limit.saturating_add(1))?,
+                None => Vec::new(),
+            };
             let more = hits.len() > limit;
             hits.truncate(limit);
             let found = Found {
@@ -350,6 +390,9 @@ pub fn run(ctx: &Context, cmd: SessionsCommand) -> anyhow::Result<ExitCode> {
                     .collect(),
             };
             emit(ctx.output, &found, |_| {
+                if store.is_none() {
+                    return nothing_yet(ctx);
+                }
                 if hits.is_empty() {
                     return format!("Nothing recorded matches {query:?}.");
                 }
@@ -383,7 +426,18 @@ pub fn run(ctx: &Context, cmd: SessionsCommand) -> anyhow::Result<ExitCode> {
             session,
         } => {
             let since = since.as_deref().map(parse_since).transpose()?;
-            let r = reader(ctx)?;
+            let r = match &session {
+                Some(_) => reader_for_id(ctx)?,
+                None => match reader(ctx)? {
+                    Some(r) => r,
+                    None => {
+                        if ctx.output == Format::Text {
+                            eprintln!("exported 0 event(s). {}", nothing_yet(ctx));
+                        }
+                        return Ok(ExitCode::SUCCESS);
+                    }
+                },
+            };
             let session = match session {
                 Some(id) => Some(r.resolve(&id)?.id),
                 None => None,
@@ -407,14 +461,22 @@ pub fn run(ctx: &Context, cmd: SessionsCommand) -> anyhow::Result<ExitCode> {
             }
         }
         SessionsCommand::Verify { id } => {
-            let r = reader(ctx)?;
-            let session = match id {
-                Some(id) => Some(r.resolve(&id)?.id),
-                None => None,
+            let verdicts = match id {
+                Some(id) => {
+                    let r = reader_for_id(ctx)?;
+                    let session = r.resolve(&id)?.id;
+                    r.verify(Some(&session))?
+                }
+                None => match reader(ctx)? {
+                    Some(r) => r.verify(None)?,
+                    None => Vec::new(),
+                },
             };
-            let verdicts = r.verify(session.as_deref())?;
             let ok = verdicts.iter().all(|v| v.ok);
             emit(ctx.output, &verdicts, |vs| {
+                if vs.is_empty() {
+                    return nothing_yet(ctx);
+                }
                 let mut out = String::new();
                 for v in vs {
                     match &v.first_broken {
@@ -466,6 +528,11 @@ mod tests {
         assert!(err.contains("an age like 30m"), "{err}");
         assert!(!err.contains("parse integer"), "{err}");
         assert!(parse_since("3y").is_err());
+        // A date that is not one is not taken for an age with a bad unit.
+        for bad in ["2026-13-01", "2026-12-01T25:00:00Z", "12:30"] {
+            let err = format!("{:#}", parse_since(bad).unwrap_err());
+            assert!(err.contains("not a valid date or time"), "{bad}: {err}");
+        }
         // Absurd ages do not overflow: they reach back to the start.
         assert_eq!(parse_since("99999999999999999w").unwrap(), 0);
         assert_eq!(parse_since("9223372036854775807s").unwrap(), 0);

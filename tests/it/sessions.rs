@@ -279,6 +279,42 @@ fn list_and_search_say_when_their_limit_hides_more() {
 }
 
 #[test]
+fn before_anything_is_recorded_listing_searching_exporting_and_verifying_find_nothing() {
+    let env = Env::new();
+    // Scripts get empty answers and success, not an error.
+    assert_eq!(json_out(&env, &["sessions", "list"]), serde_json::json!([]));
+    assert_eq!(
+        json_out(&env, &["sessions", "search", "DROP TABLE"])["hits"],
+        serde_json::json!([])
+    );
+    assert!(export(&env, &[]).is_empty());
+    let (code, verdicts) = verify_db(&env, None);
+    assert_eq!((code, verdicts), (0, serde_json::json!([])));
+    // A person is told why, and where the record will be.
+    let out = env.run_ok(&["sessions", "list"]);
+    assert!(
+        out.contains("Nothing is recorded yet") && out.contains("audit.db"),
+        "{out}"
+    );
+    // Naming a session still fails: it names nothing.
+    for args in [
+        &["sessions", "show", "abcd"][..],
+        &["sessions", "verify", "abcd"],
+        &["sessions", "export", "--session", "abcd"],
+    ] {
+        let out = env.cmd().args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", text(&out));
+        assert!(
+            text(&out).contains("no recorded sessions yet"),
+            "{}",
+            text(&out)
+        );
+    }
+    // Reading creates nothing.
+    assert!(!db(&env).exists());
+}
+
+#[test]
 fn edits_deletions_and_reordering_with_sqlite3_are_detected() {
     let pristine = Env::new();
     let id = record_some(&pristine, 4);
