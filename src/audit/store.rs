@@ -107,6 +107,11 @@ pub enum Error {
     },
     #[error("no recorded session matches `{0}`")]
     NoSuchSession(String),
+    #[error(
+        "no recorded session is `{0}`; a prefix of an id needs at least 4 characters \
+         (`hoopctl sessions list` shows the ids)"
+    )]
+    ShortPrefix(String),
     #[error("`{id}` matches several sessions ({}); give more characters", .candidates.join(", "))]
     Ambiguous { id: String, candidates: Vec<String> },
     #[error("invalid search query `{query}`: {message}")]

@@ -371,6 +371,9 @@ pub fn run(ctx: &Context, cmd: SessionsCommand) -> anyhow::Result<ExitCode> {
             });
         }
         SessionsCommand::Search { query, raw, limit } => {
+            if query.trim().is_empty() {
+                bail!("give at least one word to search for, e.g. `hoopctl sessions search 'DROP TABLE'`");
+            }
             let store = reader(ctx)?;
             let mut hits = match &store {
                 Some(r) => r.search(&query, raw, limit.saturating_add(1))?,

@@ -268,6 +268,15 @@ fn list_and_search_say_when_their_limit_hides_more() {
     let out = env.run_ok(&["sessions", "search", "prompt", "--limit", &hits.to_string()]);
     assert!(out.contains(&format!("{hits} match(es);")), "{out}");
 
+    // An empty query would match nothing and look like an empty record.
+    let out = env
+        .cmd()
+        .args(["sessions", "search", " "])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("at least one word"), "{}", text(&out));
+
     // 0 would show nothing and look like an empty record.
     let out = env
         .cmd()

@@ -243,6 +243,7 @@ impl Reader {
             )?;
         }
         match found.len() {
+            0 if id.chars().count() < 4 => Err(Error::ShortPrefix(id.to_string())),
             0 => Err(Error::NoSuchSession(id.to_string())),
             1 => Ok(found.remove(0)),
             _ => Err(Error::Ambiguous {

@@ -176,11 +176,10 @@ fn resolve_takes_ids_prefixes_and_agent_sessions() {
         other => panic!("{other:?}"),
     }
     assert!(err.to_string().contains(&a.id()), "{err}");
-    // Too short to be a prefix.
-    assert!(matches!(
-        reader.resolve(&a.id()[..3]),
-        Err(Error::NoSuchSession(_))
-    ));
+    // Too short to be a prefix, and the error says so.
+    let err = reader.resolve(&a.id()[..3]).unwrap_err();
+    assert!(matches!(err, Error::ShortPrefix(_)), "{err:?}");
+    assert!(err.to_string().contains("at least 4 characters"), "{err}");
     assert!(matches!(
         reader.resolve("zzzzzz"),
         Err(Error::NoSuchSession(_))
