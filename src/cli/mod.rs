@@ -96,12 +96,7 @@ pub enum Command {
     #[command(subcommand)]
     Policy(policy::PolicyCommand),
     /// The local record of what agents did: list, show, search, export, verify.
-    ///
-    /// Every proxy records into one SQLite store in the data directory
-    /// (`audit.db`): requests as they left the machine (masked), answers
-    /// (text and tool calls), tool-call decisions and approvals, egress, and
-    /// errors, each event hash-chained to the previous one of its session.
-    #[command(subcommand)]
+    #[command(subcommand, long_about = sessions::SESSIONS_HELP)]
     Sessions(sessions::SessionsCommand),
     /// Print a shell completion script.
     Completions {

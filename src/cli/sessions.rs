@@ -12,6 +12,26 @@ use super::output::{emit, Format};
 use super::Context;
 use crate::audit::store::{self, Reader, SessionSummary, StoredEvent};
 
+/// `hoopctl sessions --help`.
+pub const SESSIONS_HELP: &str = r#"The local record of what agents did: list, show, search, export, verify.
+
+Every proxy records into one SQLite store in the data directory
+(`audit.db`): requests as they left the machine (masked), answers (text
+and tool calls), tool-call decisions and approvals, egress, and errors,
+each event hash-chained to the previous one of its session. Only masked
+content is stored; secret headers are never recorded.
+
+    hoopctl sessions list --since 24h
+    hoopctl sessions show 3f9a                 # an id prefix, or Claude Code's session id
+    hoopctl sessions search 'DROP TABLE'
+    hoopctl sessions export --since 7d > events.jsonl
+    hoopctl sessions verify                    # exit 1 when a record was altered
+
+Every command takes --output json. The policy's [audit] table sets
+`fail_closed` (stop traffic when the record cannot be written),
+`retain_days` (default 90; whole sessions older than that are deleted when
+a proxy starts) and `[audit.webhook] url` (live shipping to a SIEM)."#;
+
 #[derive(Debug, Subcommand)]
 pub enum SessionsCommand {
     /// Recorded sessions, newest first.

@@ -63,6 +63,19 @@ fn help_teaches_the_main_paths() {
             "{needle} missing in connect --help"
         );
     }
+    let sessions = env.run_ok(&["sessions", "--help"]);
+    for needle in [
+        "hoopctl sessions search 'DROP TABLE'",
+        "export --since 7d",
+        "fail_closed",
+        "retain_days",
+        "[audit.webhook]",
+    ] {
+        assert!(
+            sessions.contains(needle),
+            "{needle} missing in sessions --help"
+        );
+    }
 }
 
 #[test]
