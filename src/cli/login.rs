@@ -276,6 +276,40 @@ struct CaStatus {
     not_after: String,
 }
 
+/// The local record, for `status`.
+#[derive(Serialize)]
+struct RecordStatus {
+    path: PathBuf,
+    /// `None` before anything was recorded, or when it cannot be read.
+    sessions: Option<i64>,
+    events: Option<i64>,
+    last_event_at: Option<String>,
+    error: Option<String>,
+}
+
+fn record_status(ctx: &Context) -> RecordStatus {
+    let path = ctx.dirs.audit_db();
+    let mut st = RecordStatus {
+        path: path.clone(),
+        sessions: None,
+        events: None,
+        last_event_at: None,
+        error: None,
+    };
+    if !path.exists() {
+        return st;
+    }
+    match crate::audit::store::Reader::open(&path).and_then(|r| r.overview()) {
+        Ok(o) => {
+            st.sessions = Some(o.sessions);
+            st.events = Some(o.events);
+            st.last_event_at = o.last_at_ms.map(crate::audit::store::rfc3339_ms);
+        }
+        Err(e) => st.error = Some(e.to_string()),
+    }
+    st
+}
+
 #[derive(Serialize)]
 struct Status {
     profile: String,
@@ -292,6 +326,7 @@ struct Status {
     gateway: Option<String>,
     ca: Option<CaStatus>,
     proxies: Vec<Proxy>,
+    record: RecordStatus,
 }
 
 fn running_proxies(ctx: &Context) -> Vec<Proxy> {
@@ -359,6 +394,7 @@ pub async fn status(ctx: &mut Context) -> anyhow::Result<()> {
         gateway: ctx.config.profile(&ctx.profile).gateway,
         ca,
         proxies: running_proxies(ctx),
+        record: record_status(ctx),
     };
     emit(ctx.output, &st, |s| {
         let mut out = format!("Profile:      {}\n", s.profile);
@@ -397,6 +433,22 @@ pub async fn status(ctx: &mut Context) -> anyhow::Result<()> {
                 ca.sha256_fingerprint, ca.not_after
             )),
             None => out.push_str("CA:           not created yet\n"),
+        }
+        let r = &s.record;
+        match (&r.error, r.sessions, r.events) {
+            (Some(e), _, _) => out.push_str(&format!("Record:       unreadable: {e}\n")),
+            (None, Some(sessions), Some(events)) => out.push_str(&format!(
+                "Record:       {sessions} session(s), {events} event(s){} in {} (`hoopctl sessions`)\n",
+                r.last_event_at
+                    .as_ref()
+                    .map(|at| format!(", the latest at {at}"))
+                    .unwrap_or_default(),
+                r.path.display()
+            )),
+            _ => out.push_str(&format!(
+                "Record:       nothing recorded yet ({})\n",
+                r.path.display()
+            )),
         }
         if s.proxies.is_empty() {
             out.push_str("Proxies:      none running");

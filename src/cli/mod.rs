@@ -88,7 +88,7 @@ pub enum Command {
     },
     /// Revoke the tokens at the provider (when it can) and delete them here.
     Logout,
-    /// Show the login, token store, gateway, CA and running proxies.
+    /// Show the login, token store, gateway, CA, the local record and running proxies.
     Status,
     /// Print a valid access token (refreshed when it is about to expire), for scripts.
     Token,

@@ -288,7 +288,7 @@ fn list_and_search_say_when_their_limit_hides_more() {
 }
 
 #[test]
-fn before_anything_is_recorded_listing_searching_exporting_and_verifying_find_nothing() {
+fn before_anything_is_recorded_sessions_commands_find_nothing_and_status_says_so() {
     let env = Env::new();
     // Scripts get empty answers and success, not an error.
     assert_eq!(json_out(&env, &["sessions", "list"]), serde_json::json!([]));
@@ -321,6 +321,26 @@ fn before_anything_is_recorded_listing_searching_exporting_and_verifying_find_no
     }
     // Reading creates nothing.
     assert!(!db(&env).exists());
+
+    // `status` says where the record is and, once there is one, what it holds.
+    let st = json_out(&env, &["status"]);
+    assert_eq!(st["record"]["sessions"], Value::Null, "{st}");
+    assert!(env
+        .run_ok(&["status"])
+        .contains("Record:       nothing recorded yet"));
+    record_some(&env, 2);
+    let list = json_out(&env, &["sessions", "list"]);
+    let sessions = list.as_array().unwrap();
+    let events: i64 = sessions.iter().map(|s| s["events"].as_i64().unwrap()).sum();
+    let st = json_out(&env, &["status"]);
+    assert_eq!(st["record"]["sessions"], sessions.len(), "{st}");
+    assert_eq!(st["record"]["events"], events, "{st}");
+    assert!(st["record"]["last_event_at"].is_string(), "{st}");
+    let out = env.run_ok(&["status"]);
+    assert!(
+        out.contains(&format!("{} session(s), {events} event(s)", sessions.len())),
+        "{out}"
+    );
 }
 
 #[test]

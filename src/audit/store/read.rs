@@ -8,6 +8,15 @@ use serde_json::{json, Value};
 
 use super::{schema, Error};
 
+/// See [`Reader::overview`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Overview {
+    pub sessions: i64,
+    pub events: i64,
+    /// The latest event's time (Unix ms); `None` when empty.
+    pub last_at_ms: Option<i64>,
+}
+
 /// One recorded session: a proxy run × an agent session.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SessionSummary {
@@ -384,6 +393,22 @@ impl Reader {
     /// The shipper `name`'s cursor (0 when it never ran).
     pub fn cursor(&self, name: &str) -> Result<i64, Error> {
         super::cursor_on(&self.conn, name)
+    }
+
+    /// What the store holds, in brief (`hoopctl status`): read from the
+    /// sessions' counters, so it costs no scan of the events.
+    pub fn overview(&self) -> Result<Overview, Error> {
+        Ok(self.conn.query_row(
+            "SELECT count(*), coalesce(sum(events), 0), max(last_at) FROM sessions",
+            [],
+            |r| {
+                Ok(Overview {
+                    sessions: r.get(0)?,
+                    events: r.get(1)?,
+                    last_at_ms: r.get(2)?,
+                })
+            },
+        )?)
     }
 
     /// The highest event id in the store (0 when empty).
