@@ -38,43 +38,44 @@ fn committed_completions_match_the_binary() {
 #[test]
 fn help_teaches_the_main_paths() {
     let env = Env::new();
-    let top = env.run_ok(&["--help"]);
-    for needle in [
-        "connect",
-        "ca",
-        "claude",
-        "completions",
-        "--output",
-        "HOOPCTL_CONFIG_DIR",
+    for (args, needles) in [
+        (
+            &["--help"][..],
+            &[
+                "connect",
+                "ca",
+                "claude",
+                "completions",
+                "--output",
+                "HOOPCTL_CONFIG_DIR",
+            ][..],
+        ),
+        (
+            &["connect", "--help"],
+            &[
+                "--print-env",
+                "--upstream",
+                "--listen",
+                "-- claude",
+                "7733",
+                "NODE_EXTRA_CA_CERTS",
+            ],
+        ),
+        (
+            &["sessions", "--help"],
+            &[
+                "hoopctl sessions search 'DROP TABLE'",
+                "export --since 7d",
+                "fail_closed",
+                "retain_days",
+                "[audit.webhook]",
+            ],
+        ),
     ] {
-        assert!(top.contains(needle), "{needle} missing in --help");
-    }
-    let connect = env.run_ok(&["connect", "--help"]);
-    for needle in [
-        "--print-env",
-        "--upstream",
-        "--listen",
-        "-- claude",
-        "7733",
-        "NODE_EXTRA_CA_CERTS",
-    ] {
-        assert!(
-            connect.contains(needle),
-            "{needle} missing in connect --help"
-        );
-    }
-    let sessions = env.run_ok(&["sessions", "--help"]);
-    for needle in [
-        "hoopctl sessions search 'DROP TABLE'",
-        "export --since 7d",
-        "fail_closed",
-        "retain_days",
-        "[audit.webhook]",
-    ] {
-        assert!(
-            sessions.contains(needle),
-            "{needle} missing in sessions --help"
-        );
+        let help = env.run_ok(args);
+        for needle in needles {
+            assert!(help.contains(needle), "{needle} missing in {args:?}");
+        }
     }
 }
 
