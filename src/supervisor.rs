@@ -124,6 +124,10 @@ pub async fn run_until(started: Started, stop: CancellationToken) -> usize {
 /// How long the webhook may keep delivering after the proxy stopped.
 const SHIP_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
 
+/// How often a running proxy applies `[audit] retain_days` again (it also
+/// does when it starts).
+const RETAIN_EVERY: std::time::Duration = std::time::Duration::from_secs(6 * 3600);
+
 /// The crypto provider hoopctl uses everywhere (ring), passed explicitly.
 pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
@@ -223,19 +227,28 @@ fn open_recorder(opts: &Options, policy: &Policy) -> Result<Option<Arc<Recorder>
         tracing::debug!(error = %e, "could not handle SIGXFSZ");
     }
     if audit.retain_days > 0 {
+        // At start and then periodically: a stable proxy may run for weeks.
         let (path, days) = (opts.audit_db.clone(), audit.retain_days);
-        std::thread::spawn(move || match store::retain(&path, days) {
-            Ok((0, _)) => {}
-            Ok((sessions, events)) => {
-                tracing::info!(
-                    sessions,
-                    events,
-                    days,
-                    "deleted recorded sessions past retention"
-                )
-            }
-            Err(e) => tracing::warn!(error = %e, "could not apply audit retention"),
-        });
+        let spawned = std::thread::Builder::new()
+            .name("hoopctl-retention".into())
+            .spawn(move || loop {
+                match store::retain(&path, days) {
+                    Ok((0, _)) => {}
+                    Ok((sessions, events)) => {
+                        tracing::info!(
+                            sessions,
+                            events,
+                            days,
+                            "deleted recorded sessions past retention"
+                        )
+                    }
+                    Err(e) => tracing::warn!(error = %e, "could not apply audit retention"),
+                }
+                std::thread::sleep(RETAIN_EVERY);
+            });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "could not start audit retention");
+        }
     }
     let run = RunMeta {
         run_id: crate::secret::random_hex(8).unwrap_or_default(),

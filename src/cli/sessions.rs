@@ -30,7 +30,7 @@ content is stored; secret headers are never recorded.
 Every command takes --output json. The policy's [audit] table sets
 `fail_closed` (stop traffic when the record cannot be written),
 `retain_days` (default 90; whole sessions older than that are deleted when
-a proxy starts) and `[audit.webhook] url` (live shipping to a SIEM)."#;
+a proxy starts and every 6 hours while it runs) and `[audit.webhook] url` (live shipping to a SIEM)."#;
 
 #[derive(Debug, Subcommand)]
 pub enum SessionsCommand {

@@ -344,6 +344,62 @@ fn before_anything_is_recorded_sessions_commands_find_nothing_and_status_says_so
 }
 
 #[test]
+fn a_proxy_that_starts_deletes_sessions_past_retain_days_and_keeps_the_rest() {
+    let env = Env::new();
+    let ids = || -> Vec<String> {
+        json_out(&env, &["sessions", "list"])
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    record_some(&env, 1);
+    let old = ids();
+    record_some(&env, 1);
+    let recent: Vec<String> = ids().into_iter().filter(|id| !old.contains(id)).collect();
+    assert!(!old.is_empty() && !recent.is_empty());
+    // Make the first run's sessions 10 days old.
+    let ten_days_ago = chrono::Utc::now().timestamp_millis() - 10 * 86_400_000;
+    for id in &old {
+        sqlite(
+            &db(&env),
+            &format!("UPDATE sessions SET last_at = {ten_days_ago} WHERE id = '{id}'"),
+        );
+    }
+    let fake = FakeAnthropic::start(Script::default()).unwrap();
+    let policy = write_policy(&env, "[audit]\nretain_days = 7\n");
+    let mut proxy = env.start_proxy(&[
+        "--upstream",
+        &fake.url(),
+        "--policy",
+        policy.to_str().unwrap(),
+    ]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while ids().iter().any(|id| old.contains(id)) {
+        assert!(
+            Instant::now() < deadline,
+            "retention never ran: {:?}",
+            ids()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    proxy.stop();
+    let left = ids();
+    assert!(recent.iter().all(|id| left.contains(id)), "{left:?}");
+    for id in &old {
+        let events = sqlite(
+            &db(&env),
+            &format!("SELECT count(*) FROM events WHERE session_id = '{id}'"),
+        );
+        assert_eq!(events, "0", "events of {id} are left");
+    }
+    // What is left still verifies.
+    let (code, verdicts) = verify_db(&env, None);
+    assert_eq!(code, 0, "{verdicts}");
+}
+
+#[test]
 fn edits_deletions_and_reordering_with_sqlite3_are_detected() {
     let pristine = Env::new();
     let id = record_some(&pristine, 4);
