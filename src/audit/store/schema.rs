@@ -9,7 +9,7 @@ use super::{Error, SCHEMA_VERSION};
 
 /// Migration `i` takes the schema from version `i` to `i + 1`. Append only;
 /// never edit a shipped entry.
-const MIGRATIONS: &[&str] = &[V1, V2];
+pub(super) const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 const V1: &str = r#"
 CREATE TABLE sessions (
@@ -78,6 +78,43 @@ CREATE TABLE journals (
     at_byte    INTEGER NOT NULL,
     updated_at INTEGER NOT NULL
 );
+"#;
+
+/// Version 3: event ids are never used again (AUTOINCREMENT), so a cursor
+/// (the webhook's, an incremental export's) never skips new events after
+/// retention deleted the newest ones, or all of them. The table is rebuilt
+/// with its ids (the search index refers to them); the sequence starts
+/// above every id a cursor has passed.
+const V3: &str = r#"
+CREATE TABLE events_v3 (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    session_id  TEXT NOT NULL REFERENCES sessions (id),
+    seq         INTEGER NOT NULL,
+    at          INTEGER NOT NULL,
+    kind        TEXT NOT NULL,
+    request_id  TEXT,
+    data        TEXT NOT NULL,
+    text        TEXT,
+    body        BLOB,
+    body_len    INTEGER,
+    body_sha256 TEXT,
+    prev_hash   TEXT NOT NULL,
+    hash        TEXT NOT NULL,
+    UNIQUE (session_id, seq)
+);
+INSERT INTO events_v3 (id, session_id, seq, at, kind, request_id, data, text, body,
+                       body_len, body_sha256, prev_hash, hash)
+    SELECT id, session_id, seq, at, kind, request_id, data, text, body,
+           body_len, body_sha256, prev_hash, hash FROM events ORDER BY id;
+DROP TABLE events;
+ALTER TABLE events_v3 RENAME TO events;
+CREATE INDEX events_at ON events (at);
+CREATE INDEX events_request_id ON events (request_id) WHERE request_id IS NOT NULL;
+INSERT INTO sqlite_sequence (name, seq)
+    SELECT 'events', 0 WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'events');
+UPDATE sqlite_sequence
+    SET seq = max(seq, (SELECT coalesce(max(event_id), 0) FROM cursors))
+    WHERE name = 'events';
 "#;
 
 /// Creates the parent directory (0700) and the file (0600) when missing.

@@ -135,6 +135,96 @@ fn a_newer_schema_is_refused_clearly() {
     ));
 }
 
+/// A store as schema version 2 left it: `rows` (a current store)
+/// copied into a file made by the first two migrations.
+fn version_2_copy_of(rows: &std::path::Path, path: &std::path::Path) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let conn = rusqlite::Connection::open(path).unwrap();
+    for sql in &schema::MIGRATIONS[..2] {
+        conn.execute_batch(sql).unwrap();
+    }
+    conn.pragma_update(None, "user_version", 2).unwrap();
+    conn.execute("ATTACH ?1 AS cur", [rows.to_str().unwrap()])
+        .unwrap();
+    conn.execute_batch(
+        "INSERT INTO sessions SELECT * FROM cur.sessions; \
+         INSERT INTO events SELECT * FROM cur.events; \
+         INSERT INTO events_fts (rowid, text) SELECT id, text FROM cur.events WHERE text IS NOT NULL; \
+         DETACH cur;",
+    )
+    .unwrap();
+}
+
+#[test]
+fn after_migration_an_event_id_is_never_used_again_even_when_retention_deleted_the_newest() {
+    let (_dir, current) = store();
+    let writer = Writer::start(&current, WriterOptions::default()).unwrap();
+    let r = run("r");
+    let (kept, newest) = (session(&r, Some("kept")), session(&r, Some("newest")));
+    for i in 1..=3 {
+        writer.append(request(&kept, i)).unwrap();
+    }
+    for i in 1..=5 {
+        writer.append(request(&newest, i)).unwrap();
+    }
+    writer.flush_blocking().unwrap();
+    writer.close();
+
+    let (_d2, path) = store();
+    version_2_copy_of(&current, &path);
+    // A webhook shipped all 8 events; then the newest session was deleted.
+    {
+        let conn = second_connection(&path);
+        set_cursor_on(&conn, "webhook", 8).unwrap();
+        conn.execute_batch(&format!(
+            "DELETE FROM events_fts WHERE rowid > 3; \
+             DELETE FROM events WHERE session_id = '{0}'; \
+             DELETE FROM sessions WHERE id = '{0}';",
+            newest.id()
+        ))
+        .unwrap();
+    }
+
+    // Migrated: the kept session is whole, searchable and verifies.
+    let writer = Writer::start(&path, WriterOptions::default()).unwrap();
+    let reader = Reader::open(&path).unwrap();
+    let ids: Vec<i64> = reader
+        .events(&kept.id())
+        .unwrap()
+        .iter()
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(ids, [1, 2, 3]);
+    assert_eq!(
+        reader.search("prompt number 2", false, 10).unwrap().len(),
+        1
+    );
+    assert!(reader.verify(None).unwrap().iter().all(|v| v.ok));
+
+    // A new event gets an id the webhook has not passed (under version 2
+    // it was 4, which the webhook would have skipped).
+    writer.append(request(&kept, 4)).unwrap();
+    writer.flush_blocking().unwrap();
+    assert_eq!(reader.last_event_id().unwrap(), 9);
+    let unsent = reader
+        .events_after(cursor(&path, "webhook").unwrap(), 10)
+        .unwrap();
+    assert_eq!(unsent.len(), 1);
+    // Even once every event is deleted.
+    retain_all(&path);
+    writer.append(request(&kept, 5)).unwrap();
+    writer.flush_blocking().unwrap();
+    assert_eq!(reader.last_event_id().unwrap(), 10);
+    writer.close();
+}
+
+/// Deletes every session, as retention does.
+fn retain_all(path: &std::path::Path) {
+    let conn = second_connection(path);
+    conn.execute_batch("DELETE FROM events_fts; DELETE FROM events; DELETE FROM sessions;")
+        .unwrap();
+}
+
 #[test]
 fn an_old_schema_is_migrated() {
     let (_dir, path) = store();
