@@ -1526,7 +1526,7 @@ _hoopctl() {
             return 0
             ;;
         hoopctl__subcmd__sessions__subcmd__export)
-            opts="-v -h --format --since --session --profile --output --verbose --config --help"
+            opts="-v -h --format --since --session --after-id --profile --output --verbose --config --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1541,6 +1541,10 @@ _hoopctl() {
                     return 0
                     ;;
                 --session)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --after-id)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -367,6 +367,7 @@ set edit:completion:arg-completer[hoopctl] = {|@words|
             cand --format 'format'
             cand --since 'Only events since T (RFC 3339, a date, or an age like 30m, 24h, 7d)'
             cand --session 'Only this session'
+            cand --after-id 'Only events with an id above N: give the `id` of the last line a previous export wrote, and nothing is repeated or missed (ids only grow, and are never used again)'
             cand --profile 'Configuration profile to use'
             cand --output 'Output format of commands that report something'
             cand --config 'Configuration file (default: config.toml in the config directory)'

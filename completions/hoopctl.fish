@@ -270,6 +270,7 @@ complete -c hoopctl -n "__fish_hoopctl_using_subcommand sessions; and __fish_see
 complete -c hoopctl -n "__fish_hoopctl_using_subcommand sessions; and __fish_seen_subcommand_from export" -l format -r -f -a "jsonl\t'One JSON object per line'"
 complete -c hoopctl -n "__fish_hoopctl_using_subcommand sessions; and __fish_seen_subcommand_from export" -l since -d 'Only events since T (RFC 3339, a date, or an age like 30m, 24h, 7d)' -r
 complete -c hoopctl -n "__fish_hoopctl_using_subcommand sessions; and __fish_seen_subcommand_from export" -l session -d 'Only this session' -r
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand sessions; and __fish_seen_subcommand_from export" -l after-id -d 'Only events with an id above N: give the `id` of the last line a previous export wrote, and nothing is repeated or missed (ids only grow, and are never used again)' -r
 complete -c hoopctl -n "__fish_hoopctl_using_subcommand sessions; and __fish_seen_subcommand_from export" -l profile -d 'Configuration profile to use' -r
 complete -c hoopctl -n "__fish_hoopctl_using_subcommand sessions; and __fish_seen_subcommand_from export" -l output -d 'Output format of commands that report something' -r -f -a "text\t''
 json\t''"

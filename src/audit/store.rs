@@ -41,7 +41,7 @@ mod writer;
 #[cfg(test)]
 mod tests;
 
-pub use read::{rfc3339_ms, Hit, Overview, Reader, SessionSummary, StoredEvent};
+pub use read::{rfc3339_ms, ExportFilter, Hit, Overview, Reader, SessionSummary, StoredEvent};
 pub use verify::{Broken, Verdict};
 pub use writer::{recover, Writer, WriterOptions, WriterStats};
 

@@ -25,6 +25,7 @@ content is stored; secret headers are never recorded.
     hoopctl sessions show 3f9a                 # an id prefix, or Claude Code's session id
     hoopctl sessions search 'DROP TABLE'
     hoopctl sessions export --since 7d > events.jsonl
+    hoopctl sessions export --after-id 1234    # what came after the last line you have
     hoopctl sessions verify                    # exit 1 when a record was altered
 
 Every command takes --output json. The policy's [audit] table sets
@@ -75,6 +76,11 @@ pub enum SessionsCommand {
         /// Only this session.
         #[arg(long, value_name = "ID")]
         session: Option<String>,
+        /// Only events with an id above N: give the `id` of the last line a
+        /// previous export wrote, and nothing is repeated or missed (ids
+        /// only grow, and are never used again).
+        #[arg(long, value_name = "N")]
+        after_id: Option<i64>,
     },
     /// Check the hash chains: report the first broken link of each session.
     ///
@@ -447,6 +453,7 @@ pub fn run(ctx: &Context, cmd: SessionsCommand) -> anyhow::Result<ExitCode> {
             format: ExportFormat::Jsonl,
             since,
             session,
+            after_id,
         } => {
             let since = since.as_deref().map(parse_since).transpose()?;
             let r = match &session {
@@ -465,10 +472,15 @@ pub fn run(ctx: &Context, cmd: SessionsCommand) -> anyhow::Result<ExitCode> {
                 Some(id) => Some(r.resolve(&id)?.id),
                 None => None,
             };
+            let filter = store::ExportFilter {
+                since_ms: since,
+                session: session.as_deref(),
+                after_id,
+            };
             let stdout = std::io::stdout();
             let mut out = std::io::BufWriter::new(stdout.lock());
             let mut broken_pipe = false;
-            let n = r.export(since, session.as_deref(), &mut |ev| {
+            let n = r.export(&filter, &mut |ev| {
                 if broken_pipe {
                     return Ok(());
                 }

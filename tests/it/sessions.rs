@@ -400,6 +400,24 @@ fn a_proxy_that_starts_deletes_sessions_past_retain_days_and_keeps_the_rest() {
 }
 
 #[test]
+fn export_after_id_continues_where_the_last_export_stopped() {
+    let env = Env::new();
+    record_some(&env, 2);
+    let first = export(&env, &[]);
+    let last = first.last().unwrap()["id"].as_i64().unwrap();
+    assert!(export(&env, &["--after-id", &last.to_string()]).is_empty());
+    record_some(&env, 2);
+    let next = export(&env, &["--after-id", &last.to_string()]);
+    assert!(!next.is_empty());
+    assert!(next.iter().all(|e| e["id"].as_i64().unwrap() > last));
+    // Together, the two exports are exactly everything, each event once.
+    let ids = |v: &[Value]| -> Vec<i64> { v.iter().map(|e| e["id"].as_i64().unwrap()).collect() };
+    let mut both = ids(&first);
+    both.extend(ids(&next));
+    assert_eq!(both, ids(&export(&env, &[])));
+}
+
+#[test]
 fn edits_deletions_and_reordering_with_sqlite3_are_detected() {
     let pristine = Env::new();
     let id = record_some(&pristine, 4);

@@ -8,6 +8,18 @@ use serde_json::{json, Value};
 
 use super::{schema, Error};
 
+/// Which events [`Reader::export`] passes on; every part narrows it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ExportFilter<'a> {
+    /// At or after this time (Unix ms).
+    pub since_ms: Option<i64>,
+    /// One session, named as [`Reader::resolve`] takes it.
+    pub session: Option<&'a str>,
+    /// With an id above this one: event ids only grow and are never used
+    /// again, so the last id an export passed is where the next one starts.
+    pub after_id: Option<i64>,
+}
+
 /// See [`Reader::overview`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Overview {
@@ -356,25 +368,23 @@ impl Reader {
             .collect())
     }
 
-    /// Streams events in id order to `each`, without loading them all:
-    /// those at or after `since_ms`, of one session (resolved like
-    /// [`Reader::resolve`]) or all. Returns how many were passed.
+    /// Streams the events `filter` selects to `each`, in id order, without
+    /// loading them all. Returns how many were passed.
     pub fn export(
         &self,
-        since_ms: Option<i64>,
-        session: Option<&str>,
+        filter: &ExportFilter<'_>,
         each: &mut dyn FnMut(StoredEvent) -> Result<(), Error>,
     ) -> Result<u64, Error> {
-        let session_id = match session {
+        let session_id = match filter.session {
             Some(s) => Some(self.resolve(s)?.id),
             None => None,
         };
         let sql = format!(
             "SELECT {EVENT_COLUMNS} FROM events WHERE (?1 IS NULL OR at >= ?1) \
-             AND (?2 IS NULL OR session_id = ?2) ORDER BY id"
+             AND (?2 IS NULL OR session_id = ?2) AND (?3 IS NULL OR id > ?3) ORDER BY id"
         );
         let mut stmt = self.conn.prepare(&sql)?;
-        let mut rows = stmt.query(params![since_ms, session_id])?;
+        let mut rows = stmt.query(params![filter.since_ms, session_id, filter.after_id])?;
         let mut n = 0u64;
         while let Some(row) = rows.next()? {
             each(event_from_row(&self.path, row)?)?;

@@ -202,10 +202,15 @@ fn export_streams_in_id_order_with_filters() {
     }
     writer.close();
     let reader = Reader::open(&path).unwrap();
-    let collect = |since: Option<i64>, session: Option<&str>| {
+    let collect_after = |since_ms: Option<i64>, session: Option<&str>, after_id: Option<i64>| {
         let mut out = Vec::new();
+        let filter = ExportFilter {
+            since_ms,
+            session,
+            after_id,
+        };
         let n = reader
-            .export(since, session, &mut |ev| {
+            .export(&filter, &mut |ev| {
                 out.push(ev);
                 Ok(())
             })
@@ -213,6 +218,7 @@ fn export_streams_in_id_order_with_filters() {
         assert_eq!(n as usize, out.len());
         out
     };
+    let collect = |since: Option<i64>, session: Option<&str>| collect_after(since, session, None);
     let all = collect(None, None);
     assert_eq!(all.len(), 10);
     assert!(all.windows(2).all(|w| w[0].id < w[1].id));
@@ -221,15 +227,29 @@ fn export_streams_in_id_order_with_filters() {
     assert_eq!(only_a.len(), 5);
     assert!(only_a.iter().all(|e| e.session_id == a.id()));
     assert_eq!(collect(Some(5_000), Some("agent-b")).len(), 3);
+    // Incremental: after the 7th event's id, the last 3; combined with a session.
+    let after = collect_after(None, None, Some(all[6].id));
+    assert_eq!(
+        after.iter().map(|e| e.id).collect::<Vec<_>>(),
+        [all[7].id, all[8].id, all[9].id]
+    );
+    assert_eq!(collect_after(None, Some(&a.id()), Some(all[6].id)).len(), 1);
+    assert!(collect_after(None, None, Some(all[9].id)).is_empty());
     // The sink's error stops the export.
     let err = reader
-        .export(None, None, &mut |_| {
+        .export(&ExportFilter::default(), &mut |_| {
             Err(Error::Output(std::io::Error::other("broken pipe")))
         })
         .unwrap_err();
     assert!(err.to_string().contains("broken pipe"));
     assert!(matches!(
-        reader.export(None, Some("nope-nope"), &mut |_| Ok(())),
+        reader.export(
+            &ExportFilter {
+                session: Some("nope-nope"),
+                ..ExportFilter::default()
+            },
+            &mut |_| Ok(())
+        ),
         Err(Error::NoSuchSession(_))
     ));
 }
