@@ -80,41 +80,20 @@ CREATE TABLE journals (
 );
 "#;
 
-/// Version 3: event ids are never used again (AUTOINCREMENT), so a cursor
-/// (the webhook's, an incremental export's) never skips new events after
-/// retention deleted the newest ones, or all of them. The table is rebuilt
-/// with its ids (the search index refers to them); the sequence starts
-/// above every id a cursor has passed.
+/// Version 3: event ids are never used again, so a cursor (the webhook's,
+/// an incremental export's) never skips new events after retention
+/// deleted the newest ones, or all of them. `id_floor` holds the highest
+/// id ever deleted (a trigger keeps it, whoever deletes) or passed by a
+/// cursor; the writer numbers events above it and above every id left.
+/// (No AUTOINCREMENT: adding it rebuilds the table, which for a large
+/// store means a long pause and a file twice the size.)
 const V3: &str = r#"
-CREATE TABLE events_v3 (
-    id          INTEGER PRIMARY KEY AUTOINCREMENT,
-    session_id  TEXT NOT NULL REFERENCES sessions (id),
-    seq         INTEGER NOT NULL,
-    at          INTEGER NOT NULL,
-    kind        TEXT NOT NULL,
-    request_id  TEXT,
-    data        TEXT NOT NULL,
-    text        TEXT,
-    body        BLOB,
-    body_len    INTEGER,
-    body_sha256 TEXT,
-    prev_hash   TEXT NOT NULL,
-    hash        TEXT NOT NULL,
-    UNIQUE (session_id, seq)
-);
-INSERT INTO events_v3 (id, session_id, seq, at, kind, request_id, data, text, body,
-                       body_len, body_sha256, prev_hash, hash)
-    SELECT id, session_id, seq, at, kind, request_id, data, text, body,
-           body_len, body_sha256, prev_hash, hash FROM events ORDER BY id;
-DROP TABLE events;
-ALTER TABLE events_v3 RENAME TO events;
-CREATE INDEX events_at ON events (at);
-CREATE INDEX events_request_id ON events (request_id) WHERE request_id IS NOT NULL;
-INSERT INTO sqlite_sequence (name, seq)
-    SELECT 'events', 0 WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'events');
-UPDATE sqlite_sequence
-    SET seq = max(seq, (SELECT coalesce(max(event_id), 0) FROM cursors))
-    WHERE name = 'events';
+CREATE TABLE id_floor (id INTEGER NOT NULL);
+INSERT INTO id_floor (id) SELECT coalesce(max(event_id), 0) FROM cursors;
+CREATE TRIGGER events_id_floor AFTER DELETE ON events
+BEGIN
+    UPDATE id_floor SET id = max(id, OLD.id);
+END;
 "#;
 
 /// Creates the parent directory (0700) and the file (0600) when missing.

@@ -725,6 +725,7 @@ impl Indexer {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut touched: HashMap<&str, Touched> = HashMap::new();
         let mut last_id = 0;
+        let mut next_id: i64 = tx.prepare_cached(NEXT_ID)?.query_row([], |r| r.get(0))?;
         {
             let mut insert = tx.prepare_cached(INSERT_EVENT)?;
             let mut index =
@@ -770,8 +771,10 @@ impl Indexer {
                     ev.body_sha256,
                     hex(&t.head.hash),
                     hex(&hash),
+                    next_id,
                 ])?;
-                last_id = tx.last_insert_rowid();
+                last_id = next_id;
+                next_id += 1;
                 if let Some(text) = &ev.text {
                     index.execute(params![last_id, text])?;
                 }
@@ -865,8 +868,14 @@ const INSERT_SESSION: &str = "INSERT INTO sessions (id, run_id, agent_session, r
      VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
 
 const INSERT_EVENT: &str = "INSERT INTO events (session_id, seq, at, kind, request_id, data, \
-     text, body, body_len, body_sha256, prev_hash, hash) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
+     text, body, body_len, body_sha256, prev_hash, hash, id) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
+
+/// The next event id: above every id in the table and every id ever
+/// deleted or passed by a cursor (see `id_floor` in the schema), so ids
+/// are never used twice. Read inside the (immediate) write transaction.
+const NEXT_ID: &str = "SELECT max(coalesce((SELECT max(id) FROM events), 0), \
+     (SELECT coalesce(max(id), 0) FROM id_floor)) + 1";
 
 const UPDATE_HEAD: &str = "UPDATE sessions SET last_at = max(last_at, ?2), events = events + ?3, \
      requests = requests + ?4, tool_calls = tool_calls + ?5, blocked = blocked + ?6, \
