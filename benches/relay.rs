@@ -851,6 +851,15 @@ fn proc_status_kb(pid: u32, key: &str) -> Res<u64> {
         .ok_or_else(|| err(format!("no {key} in /proc/{pid}/status")))
 }
 
+/// CPU clock ticks spread over `reqs` requests, in ns each (NaN for none).
+fn cpu_ns_per_request(ticks: u64, reqs: u64) -> f64 {
+    if reqs > 0 {
+        ticks as f64 * (1e9 / CLK_TCK as f64) / reqs as f64
+    } else {
+        f64::NAN
+    }
+}
+
 /// utime + stime of a process, in clock ticks.
 fn proc_cpu_ticks(pid: u32) -> Res<u64> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
@@ -1796,11 +1805,7 @@ async fn measure(cfg: &Cfg, e: &Ends, proxy: &Proxy) -> Res<(Vec<Section>, f64)>
             None,
         ));
         if conc == 32 {
-            let per_req = if cpu_reqs > 0 {
-                cpu_ticks as f64 * (1e9 / CLK_TCK as f64) / cpu_reqs as f64
-            } else {
-                f64::NAN
-            };
+            let per_req = cpu_ns_per_request(cpu_ticks, cpu_reqs);
             rows.push(row(
                 "hoopctl CPU per request (utime+stime)",
                 [dash(), dash(), us(per_req)],
@@ -2098,13 +2103,7 @@ async fn recording(cfg: &Cfg, e: &Ends, dirs: &Dirs, up: SocketAddr) -> Res<Sect
         .map_err(|x| err(x.to_string()))?;
     say(&format!("  store: {rate:.0} events/s"));
     let cost = with / without;
-    let cpu_per_req = cpu.map(|(ticks, reqs)| {
-        if reqs > 0 {
-            ticks as f64 * (1e9 / CLK_TCK as f64) / reqs as f64
-        } else {
-            f64::NAN
-        }
-    });
+    let cpu_per_req = cpu.map(|(ticks, reqs)| cpu_ns_per_request(ticks, reqs));
     let slowest = catch_up.iter().copied().max_by(|a, b| a.1.total_cmp(&b.1));
     Ok(Section {
         tag: "recording".to_owned(),

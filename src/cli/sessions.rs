@@ -30,8 +30,9 @@ content is stored; secret headers are never recorded.
 
 Every command takes --output json. The policy's [audit] table sets
 `fail_closed` (stop traffic when the record cannot be written),
-`retain_days` (default 90; whole sessions older than that are deleted when
-a proxy starts and every 6 hours while it runs) and `[audit.webhook] url` (live shipping to a SIEM)."#;
+`retain_days` (default 90; whole sessions older than that are deleted
+when a proxy starts and every 6 hours while it runs) and
+`[audit.webhook] url` (live shipping to a SIEM)."#;
 
 #[derive(Debug, Subcommand)]
 pub enum SessionsCommand {
@@ -468,10 +469,7 @@ pub fn run(ctx: &Context, cmd: SessionsCommand) -> anyhow::Result<ExitCode> {
                     }
                 },
             };
-            let session = match session {
-                Some(id) => Some(r.resolve(&id)?.id),
-                None => None,
-            };
+            // `export` resolves the session (prefix or agent session id).
             let filter = store::ExportFilter {
                 since_ms: since,
                 session: session.as_deref(),
