@@ -592,6 +592,8 @@ struct Load {
     reqs: u64,
     /// utime+stime of `cpu_pid` during the timed window only.
     cpu_ticks: u64,
+    /// Context switches of `cpu_pid`'s threads during the timed window.
+    switches: u64,
 }
 
 async fn keepalive(e: &Ends, v: V, conc: usize, dur: Duration, cpu_pid: Option<u32>) -> Res<Load> {
@@ -602,6 +604,7 @@ async fn keepalive(e: &Ends, v: V, conc: usize, dur: Duration, cpu_pid: Option<u
         senders.push(tx);
     }
     let ticks_before = cpu_pid.map(proc_cpu_ticks).transpose()?;
+    let switches_before = cpu_pid.map(proc_switches).transpose()?;
     let start = Instant::now();
     let deadline = start + dur;
     let mut set = JoinSet::new();
@@ -627,6 +630,10 @@ async fn keepalive(e: &Ends, v: V, conc: usize, dur: Duration, cpu_pid: Option<u
         (Some(pid), Some(b)) => proc_cpu_ticks(pid)?.saturating_sub(b),
         _ => 0,
     };
+    let switches = match (cpu_pid, switches_before) {
+        (Some(pid), Some(b)) => proc_switches(pid)?.saturating_sub(b),
+        _ => 0,
+    };
     let elapsed = start.elapsed().as_secs_f64();
     all.sort_unstable();
     Ok(Load {
@@ -635,6 +642,7 @@ async fn keepalive(e: &Ends, v: V, conc: usize, dur: Duration, cpu_pid: Option<u
         p99_ns: pct(&all, 0.99),
         reqs: all.len() as u64,
         cpu_ticks,
+        switches,
     })
 }
 
@@ -858,6 +866,23 @@ fn cpu_ns_per_request(ticks: u64, reqs: u64) -> f64 {
     } else {
         f64::NAN
     }
+}
+
+/// Context switches (voluntary and not) of a process's threads so far.
+fn proc_switches(pid: u32) -> Res<u64> {
+    let mut total = 0;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))? {
+        // A thread that ended meanwhile is not counted.
+        let Ok(status) = std::fs::read_to_string(task?.path().join("status")) else {
+            continue;
+        };
+        total += status
+            .lines()
+            .filter(|l| l.contains("ctxt_switches:"))
+            .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+            .sum::<u64>();
+    }
+    Ok(total)
 }
 
 /// utime + stime of a process, in clock ticks.
@@ -2007,6 +2032,8 @@ async fn recording(cfg: &Cfg, e: &Ends, dirs: &Dirs, up: SocketAddr) -> Res<Sect
     let (mut peak_on, mut peak_off) = (0u64, 0u64);
     // utime+stime and requests, recording off / on.
     let mut cpu = [(0u64, 0u64); 2];
+    // Context switches of the proxy, recording off / on.
+    let mut switches = [0u64; 2];
     // More rounds than elsewhere: the budget is a ratio of two noisy rates.
     let rounds = if cfg.quick { 2 } else { 5 };
     for round in 0..rounds {
@@ -2053,6 +2080,7 @@ async fn recording(cfg: &Cfg, e: &Ends, dirs: &Dirs, up: SocketAddr) -> Res<Sect
                 let side = &mut cpu[usize::from(*recording)];
                 side.0 += l.cpu_ticks;
                 side.1 += l.reqs;
+                switches[usize::from(*recording)] += l.switches;
                 say(&format!(
                     "  recording {} round {}: {:>8.0} req/s",
                     if *recording { "on " } else { "off" },
@@ -2104,6 +2132,8 @@ async fn recording(cfg: &Cfg, e: &Ends, dirs: &Dirs, up: SocketAddr) -> Res<Sect
     say(&format!("  store: {rate:.0} events/s"));
     let cost = with / without;
     let cpu_per_req = cpu.map(|(ticks, reqs)| cpu_ns_per_request(ticks, reqs));
+    let switches_per_100 =
+        [0, 1].map(|side| 100.0 * switches[side] as f64 / cpu[side].1.max(1) as f64);
     let slowest = catch_up.iter().copied().max_by(|a, b| a.1.total_cmp(&b.1));
     Ok(Section {
         tag: "recording".to_owned(),
@@ -2131,6 +2161,17 @@ async fn recording(cfg: &Cfg, e: &Ends, dirs: &Dirs, up: SocketAddr) -> Res<Sect
                     format!("{} / {}", us(cpu_per_req[0]), us(cpu_per_req[1])),
                 ],
                 format!("{} with recording", plus_us(cpu_per_req[1] - cpu_per_req[0])),
+                "",
+                None,
+            ),
+            row(
+                "hoopctl context switches per 100 requests during the rounds, recording off / on",
+                [
+                    dash(),
+                    dash(),
+                    format!("{:.1} / {:.1}", switches_per_100[0], switches_per_100[1]),
+                ],
+                "absolute".to_owned(),
                 "",
                 None,
             ),

@@ -1,6 +1,7 @@
 //! The proxy's handle on the record: builds sessions for one run, records
-//! requests in the journal before they are forwarded, everything else
-//! without waiting, and applies `fail_closed`.
+//! requests in the journal before they are forwarded (those ready at once
+//! with one write), everything else without waiting, and applies
+//! `fail_closed`.
 //!
 //! Owns: what a failing store means for traffic. Must not: know HTTP (the
 //! proxy decides what goes into each event).
@@ -17,6 +18,23 @@ thread_local! {
     /// few values come with every request, so they are shared, not copied.
     static LAST_AGENT_SESSION: RefCell<Option<Arc<str>>> = const { RefCell::new(None) };
     static LAST_USER_AGENT: RefCell<Option<Arc<str>>> = const { RefCell::new(None) };
+    /// This thread's own copy of the last run it recorded for: every event
+    /// holds its run, and a count shared by all threads would bounce
+    /// between their cores on every request.
+    static LAST_RUN: RefCell<Option<Arc<RunMeta>>> = const { RefCell::new(None) };
+}
+
+/// `run`, as this thread's own copy when there is one.
+fn thread_run(run: &Arc<RunMeta>) -> Arc<RunMeta> {
+    LAST_RUN.with(|cell| {
+        let Ok(mut last) = cell.try_borrow_mut() else {
+            return run.clone();
+        };
+        match &*last {
+            Some(mine) if mine.run_id == run.run_id => mine.clone(),
+            _ => last.insert(Arc::new(RunMeta::clone(run))).clone(),
+        }
+    })
 }
 
 /// `s` as a shared string, reusing the thread's last one when equal.
@@ -75,27 +93,30 @@ impl Recorder {
     /// The session of an agent session id in this run.
     pub fn session(&self, agent_session: Option<&str>, user_agent: Option<&str>) -> SessionRef {
         SessionRef {
-            run: self.run.clone(),
+            run: thread_run(&self.run),
             agent_session: agent_session.map(|a| shared_str(&LAST_AGENT_SESSION, a)),
             user_agent: user_agent.map(|ua| shared_str(&LAST_USER_AGENT, ua)),
         }
     }
 
-    /// Records `ev` in the journal before returning (it then survives
-    /// `kill -9`). `Err` (with the reason) only when the journal cannot be
-    /// written and the policy is fail-closed: the event is then not
-    /// recorded, and the caller must not send what it describes. Otherwise
-    /// a failure is logged, traffic goes on, and the event is kept for the
-    /// next write that works.
-    pub fn durable(&self, ev: impl Record) -> Result<(), String> {
-        let result = if self.fail_closed {
-            self.writer.append_durable(ev)
-        } else {
-            self.writer.append_durable_or_later(ev)
-        };
-        match result {
-            Ok(()) => Ok(()),
-            Err(e) => self.failed(&e),
+    /// Records `ev` in the journal: once the returned future is ready, the
+    /// event survives `kill -9`. `ev` is queued at the call; awaiting lets
+    /// the other requests that are ready on this thread queue theirs, and
+    /// one `write()` takes them all. `Err` (with the reason) only when the
+    /// journal cannot be written and the policy is fail-closed: the event
+    /// is then not recorded, and the caller must not send what it
+    /// describes. Otherwise a failure is logged, traffic goes on, and the
+    /// event is kept for the next write that works.
+    pub fn durable(
+        &self,
+        ev: impl Record,
+    ) -> impl std::future::Future<Output = Result<(), String>> + Send + '_ {
+        let written = self.writer.append_durable_batched(ev, !self.fail_closed);
+        async move {
+            match written.await {
+                Ok(()) => Ok(()),
+                Err(e) => self.failed(&e),
+            }
         }
     }
 

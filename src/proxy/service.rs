@@ -104,7 +104,7 @@ pub(super) async fn forward(
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
     let session = || shared.sessions.get(session_id.as_deref());
-    let recorder = shared.settings.recorder.clone();
+    let recorder = shared.settings.recorder.as_ref();
     let record_session = recorder.as_ref().map(|r| {
         let ua = parts
             .headers
@@ -153,7 +153,7 @@ pub(super) async fn forward(
             &outgoing.masked,
         );
         // Recorded before it leaves: a request that was sent is never lost.
-        if let Err(why) = r.durable(ev) {
+        if let Err(why) = r.durable(ev).await {
             let err = ApiError::new(
                 503,
                 format!(
@@ -259,7 +259,7 @@ pub(super) async fn forward(
             session: session_id,
             rehydrate,
             record: recorder
-                .clone()
+                .cloned()
                 .zip(record_session.clone())
                 .map(|(recorder, session)| crate::inspect::stream::Record {
                     recorder,

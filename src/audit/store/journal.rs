@@ -1,14 +1,18 @@
 //! The journal: the record's first, durable copy, and the only place that
 //! knows its file format.
 //!
-//! The proxy appends a request here on the request's own task, with one
-//! `write()`, before the request is forwarded: once that returns, the
-//! event is in the kernel and survives `kill -9` of hoopctl. Turning the
-//! journal into the searchable store (derived fields, canonical JSON, hash
-//! chain, zstd, SQLite, FTS) is the indexer's job ([`super::writer`]) on a
-//! low-priority thread, so a request pays for a copy and a system call.
-//! Events that need not be durable first (answers, tool calls, egress) are
-//! buffered and written with the next request or within a tick.
+//! The proxy appends a request here on the request's own task before the
+//! request is forwarded: it is queued ([`Journal::enqueue`]), and
+//! [`Journal::commit`] returns once a `write()` has taken it; requests
+//! queued meanwhile (on any thread) share that write, so a busy proxy
+//! makes one system call for several requests. Once it returns, the event
+//! is in the kernel and survives `kill -9` of hoopctl. Turning the journal
+//! into the searchable store (derived fields, canonical JSON, hash chain,
+//! zstd, SQLite, FTS) is the indexer's job ([`super::writer`]) on a
+//! low-priority thread, so a request pays for a copy and a share of a
+//! system call. Events that need not be durable first (answers, tool
+//! calls, egress) are buffered and written with the next request or within
+//! a tick.
 //!
 //! Layout: next to `audit.db`, a directory `audit.journal/` ([`root`])
 //! with one directory per writer (a random id) holding
@@ -37,10 +41,10 @@
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, Write};
+use std::ops::Range;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use nix::fcntl::{Flock, FlockArg};
 
@@ -241,23 +245,22 @@ fn decode(rec: &[u8]) -> Option<Raw<'_>> {
     (f.at == rec.len()).then_some(raw)
 }
 
-/// A journal being written: the handle the proxy appends to. Buffered
-/// events take a short lock on the buffer; a durable event is encoded
-/// outside any lock and takes the file's lock for one `write()` of the
-/// buffer and itself.
+/// A journal being written: the handle the proxy appends to. Every event
+/// is encoded outside any lock and copied into the buffer under a short
+/// one; a write takes the file's lock and writes the whole buffer with one
+/// `write()`.
 pub struct Journal {
     dir: PathBuf,
     id: String,
     segment_bytes: u64,
     /// Encoded events not yet written, in the order they were appended.
-    pending: Mutex<Vec<u8>>,
+    /// Each lock on its own cache lines: both are taken by every thread.
+    pending: Padded<Mutex<Pending>>,
     /// Runs already in the `runs` file; the first one also without a lock
     /// (a proxy has one run).
     runs: Mutex<Vec<Arc<RunMeta>>>,
-    first_run: std::sync::OnceLock<Arc<RunMeta>>,
-    file: Mutex<Segment>,
-    /// Events appended so far (how busy the proxy is).
-    appended: AtomicU64,
+    first_run: OnceLock<Arc<RunMeta>>,
+    file: Padded<Mutex<Segment>>,
     _lock: Flock<File>,
 }
 
@@ -267,11 +270,63 @@ impl std::fmt::Debug for Journal {
     }
 }
 
+/// `T` alone on its cache lines (two, for the adjacent-line prefetcher).
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct Padded<T>(T);
+
+impl<T> std::ops::Deref for Padded<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+/// Events appended and not yet written.
+struct Pending {
+    /// Events appended so far (how busy the proxy is).
+    appended: u64,
+    /// Their records, in the order they were appended.
+    bytes: Vec<u8>,
+    /// Where in `bytes` the durable events are that must not be written
+    /// once their write has failed (their requests were refused).
+    drop_on_failure: Vec<Range<usize>>,
+    /// What the durable events in `bytes` wait for.
+    batch: Arc<Batch>,
+}
+
+/// The outcome of the one write that takes a group of durable events.
+#[derive(Debug, Default)]
+struct Batch {
+    outcome: OnceLock<Result<(), (io::ErrorKind, String)>>,
+}
+
+impl Batch {
+    fn outcome(&self) -> Option<io::Result<()>> {
+        self.outcome.get().map(|o| {
+            o.as_ref()
+                .copied()
+                .map_err(|(kind, message)| io::Error::new(*kind, message.clone()))
+        })
+    }
+}
+
+/// A durable event in the journal's buffer, not yet known to be written:
+/// [`Journal::commit`] writes it (with everything before it) unless an
+/// earlier write took it.
+#[derive(Debug)]
+#[must_use = "a queued event is durable only once committed"]
+pub struct Queued(Arc<Batch>);
+
 /// The segment being written.
 struct Segment {
     /// The buffer that is not `pending` (they swap on every write, so
     /// neither is ever freed or grown again once warm).
     spare: Vec<u8>,
+    /// Likewise for [`Pending::drop_on_failure`].
+    spare_drops: Vec<Range<usize>>,
+    /// Writes so far (each one `write()`, as far as the kernel takes it).
+    writes: u64,
     /// `None` after a segment could not be created (the next write tries
     /// again).
     file: Option<File>,
@@ -290,25 +345,38 @@ thread_local! {
     static RECORD: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(Vec::with_capacity(4096));
 }
 
-/// `write_all` for up to two buffers: one `writev`, again for what is
-/// left after a short write.
-fn write_all_vectored(file: &mut File, parts: &[&[u8]]) -> io::Result<()> {
-    let mut slices = [io::IoSlice::new(&[]), io::IoSlice::new(&[])];
-    for (slot, part) in slices.iter_mut().zip(parts) {
-        *slot = io::IoSlice::new(part);
-    }
-    let mut bufs = &mut slices[..parts.len().min(2)];
-    // Drops empty leading slices.
-    io::IoSlice::advance_slices(&mut bufs, 0);
-    while !bufs.is_empty() {
-        match file.write_vectored(bufs) {
+/// `write_all` that counts on one `write()` (again only for what is left
+/// after a short write).
+fn write_all(file: &mut File, mut bytes: &[u8]) -> io::Result<()> {
+    while !bytes.is_empty() {
+        match file.write(bytes) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => io::IoSlice::advance_slices(&mut bufs, n),
+            Ok(n) => bytes = &bytes[n..],
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }
     }
     Ok(())
+}
+
+/// Calls `f` with the record of `ev`, encoded in the thread's buffer
+/// (outside any lock).
+fn with_record<T>(ev: &dyn Record, f: impl FnOnce(&[u8]) -> T) -> T {
+    RECORD.with(|cell| {
+        let mut own = Vec::new();
+        let mut borrowed = cell.try_borrow_mut();
+        let record = match &mut borrowed {
+            Ok(buf) => &mut **buf,
+            Err(_) => &mut own,
+        };
+        record.clear();
+        encode(ev, record);
+        let out = f(record);
+        if record.capacity() > BUFFER_KEEP {
+            *record = Vec::with_capacity(4096);
+        }
+        out
+    })
 }
 
 /// Takes `m`, spinning briefly first: the holder is inside one short
@@ -346,18 +414,24 @@ impl Journal {
             dir,
             id,
             segment_bytes: segment_bytes.max(1),
-            pending: Mutex::new(Vec::with_capacity(64 << 10)),
+            pending: Padded(Mutex::new(Pending {
+                appended: 0,
+                bytes: Vec::with_capacity(64 << 10),
+                drop_on_failure: Vec::new(),
+                batch: Arc::default(),
+            })),
             runs: Mutex::new(Vec::new()),
-            first_run: std::sync::OnceLock::new(),
-            file: Mutex::new(Segment {
+            first_run: OnceLock::new(),
+            file: Padded(Mutex::new(Segment {
                 spare: Vec::with_capacity(64 << 10),
+                spare_drops: Vec::new(),
+                writes: 0,
                 file: Some(file),
                 number: 1,
                 written: 0,
                 end: Position::START,
                 torn: false,
-            }),
-            appended: AtomicU64::new(0),
+            })),
             _lock: flock,
         })
     }
@@ -371,61 +445,152 @@ impl Journal {
     }
 
     /// Appends `ev`. With `durable`, the event (and everything buffered
-    /// before it) is written before this returns; otherwise it is buffered
-    /// and written with the next durable event, a [`Journal::flush`] or
-    /// once [`PENDING_WRITE`] bytes wait.
+    /// before it) is written before this returns ([`Journal::enqueue`]
+    /// and [`Journal::commit`] at once); otherwise it is buffered and
+    /// written with the next durable event, a [`Journal::flush`] or once
+    /// [`PENDING_WRITE`] bytes wait.
     ///
     /// When a durable write fails, the event is dropped unless
     /// `keep_on_failure` (then it is written with the next write that
     /// works); buffered events are kept for the next attempt.
     pub fn append(&self, ev: &dyn Record, durable: bool, keep_on_failure: bool) -> io::Result<()> {
-        self.note_run(&ev.session().run)?;
-        self.appended.fetch_add(1, Ordering::Relaxed);
-        if !durable {
-            let waiting = {
-                let mut pending = lock(&self.pending);
-                encode(ev, &mut pending);
-                pending.len()
-            };
-            return if waiting >= PENDING_WRITE {
-                self.flush().map(drop)
-            } else {
-                Ok(())
-            };
+        if durable {
+            let queued = self.enqueue(ev, keep_on_failure)?;
+            return self.commit(queued);
         }
-        RECORD.with(|cell| {
-            let mut own = Vec::new();
-            let mut borrowed = cell.try_borrow_mut();
-            let record = match &mut borrowed {
-                Ok(buf) => &mut **buf,
-                Err(_) => &mut own,
-            };
-            record.clear();
-            encode(ev, record);
-            let mut segment = lock_spinning(&self.file);
-            let mut out = std::mem::take(&mut segment.spare);
-            std::mem::swap(&mut out, &mut *lock(&self.pending));
-            let result = self.write(&mut segment, &[&out, record]);
-            if result.is_err() && keep_on_failure {
-                out.extend_from_slice(record);
+        self.note_run(&ev.session().run)?;
+        let waiting = with_record(ev, |record| {
+            let mut pending = lock(&self.pending);
+            pending.appended += 1;
+            pending.bytes.extend_from_slice(record);
+            pending.bytes.len()
+        });
+        if waiting >= PENDING_WRITE {
+            self.flush().map(drop)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Buffers durable `ev` behind everything appended so far; it is
+    /// written by [`Journal::commit`], or by any write that comes first,
+    /// so that durable events queued together share one `write()`.
+    /// `keep_on_failure`: see [`Journal::append`].
+    pub fn enqueue(&self, ev: &dyn Record, keep_on_failure: bool) -> io::Result<Queued> {
+        self.note_run(&ev.session().run)?;
+        Ok(with_record(ev, |record| {
+            let mut pending = lock(&self.pending);
+            pending.appended += 1;
+            let start = pending.bytes.len();
+            pending.bytes.extend_from_slice(record);
+            if !keep_on_failure {
+                let end = pending.bytes.len();
+                pending.drop_on_failure.push(start..end);
             }
-            self.settle(&mut segment, out, result.is_ok());
-            if record.capacity() > BUFFER_KEEP {
-                *record = Vec::with_capacity(4096);
-            }
-            result
-        })
+            Queued(pending.batch.clone())
+        }))
+    }
+
+    /// Returns once `queued` is written (the outcome of the write that
+    /// took it), writing everything buffered if no write has taken it yet.
+    pub fn commit(&self, queued: Queued) -> io::Result<()> {
+        if let Some(outcome) = queued.0.outcome() {
+            return outcome;
+        }
+        let mut segment = lock_spinning(&self.file);
+        self.commit_locked(&queued, &mut segment)
+    }
+
+    /// [`Journal::commit`] for a caller that would rather do something
+    /// else than wait while another thread writes: `None` then (that write
+    /// may well take `queued`; try again later).
+    pub fn try_commit(&self, queued: &Queued) -> Option<io::Result<()>> {
+        if let Some(outcome) = queued.0.outcome() {
+            return Some(outcome);
+        }
+        let mut segment = match self.file.try_lock() {
+            Ok(segment) => segment,
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return None,
+        };
+        Some(self.commit_locked(queued, &mut segment))
+    }
+
+    fn commit_locked(&self, queued: &Queued, segment: &mut Segment) -> io::Result<()> {
+        // A write finished while this waited for the file.
+        if let Some(outcome) = queued.0.outcome() {
+            return outcome;
+        }
+        // Batches are taken and settled under the file's lock: one not
+        // settled yet is still the one being filled, and this writes it.
+        self.write_pending(segment)?;
+        queued
+            .0
+            .outcome()
+            .unwrap_or_else(|| Err(io::Error::other("a queued audit event was not written")))
     }
 
     /// Writes everything buffered; `Ok(true)` when there was something to
     /// write (so the journal is known to take writes).
     pub fn flush(&self) -> io::Result<bool> {
         let mut segment = lock_spinning(&self.file);
+        self.write_pending(&mut segment)
+    }
+
+    /// Writes what `pending` holds with one `write()` and settles the
+    /// batch of durable events in it. On failure, what is buffered goes
+    /// back in front of what was appended meanwhile, but for the durable
+    /// events that must not be kept.
+    fn write_pending(&self, segment: &mut Segment) -> io::Result<bool> {
         let mut out = std::mem::take(&mut segment.spare);
-        std::mem::swap(&mut out, &mut *lock(&self.pending));
+        let mut drops = std::mem::take(&mut segment.spare_drops);
+        let batch = {
+            let mut pending = lock(&self.pending);
+            std::mem::swap(&mut out, &mut pending.bytes);
+            std::mem::swap(&mut drops, &mut pending.drop_on_failure);
+            // A batch nobody waits for stays to be filled further.
+            (Arc::strong_count(&pending.batch) > 1).then(|| std::mem::take(&mut pending.batch))
+        };
         let wrote = !out.is_empty();
-        let result = self.write(&mut segment, &[&out]);
-        self.settle(&mut segment, out, result.is_ok());
+        let result = self.write(segment, &out);
+        if let Some(batch) = batch {
+            let outcome = match &result {
+                Ok(()) => Ok(()),
+                Err(e) => Err((e.kind(), e.to_string())),
+            };
+            let _ = batch.outcome.set(outcome);
+        }
+        if result.is_err() {
+            let mut kept = Vec::with_capacity(out.len());
+            let mut at = 0;
+            for r in &drops {
+                kept.extend_from_slice(&out[at..r.start]);
+                at = r.end;
+            }
+            kept.extend_from_slice(&out[at..]);
+            out.clear();
+            let mut pending = lock(&self.pending);
+            let shift = kept.len();
+            kept.extend_from_slice(&pending.bytes);
+            std::mem::swap(&mut kept, &mut pending.bytes);
+            for r in &mut pending.drop_on_failure {
+                *r = r.start + shift..r.end + shift;
+            }
+            if pending.bytes.len() > PENDING_KEEP {
+                tracing::error!(bytes = pending.bytes.len(), dir = %self.dir.display(),
+                    "the audit journal has failed for so long that the events waiting for it are dropped");
+                pending.bytes.clear();
+                pending.drop_on_failure.clear();
+            }
+        }
+        out.clear();
+        // One large body must not pin its size for the whole run.
+        if out.capacity() > BUFFER_KEEP {
+            out = Vec::with_capacity(64 << 10);
+        }
+        drops.clear();
+        segment.spare = out;
+        segment.spare_drops = drops;
         result.map(|()| wrote)
     }
 
@@ -439,34 +604,19 @@ impl Journal {
         Ok(())
     }
 
-    /// After a write of `out` (swapped out of `pending`): written, it
-    /// becomes the spare; failed, it goes back in front of what was
-    /// buffered since.
-    fn settle(&self, segment: &mut Segment, mut out: Vec<u8>, written: bool) {
-        if written {
-            out.clear();
-            // One large body must not pin its size for the whole run.
-            if out.capacity() > BUFFER_KEEP {
-                out = Vec::with_capacity(64 << 10);
-            }
-            segment.spare = out;
-            return;
-        }
-        let mut pending = lock(&self.pending);
-        out.extend_from_slice(&pending);
-        std::mem::swap(&mut out, &mut *pending);
-        out.clear();
-        segment.spare = out;
-        if pending.len() > PENDING_KEEP {
-            tracing::error!(bytes = pending.len(), dir = %self.dir.display(),
-                "the audit journal has failed for so long that the events waiting for it are dropped");
-            pending.clear();
-        }
+    /// Writes (`write()` calls) so far.
+    pub fn writes(&self) -> u64 {
+        lock(&self.file).writes
     }
 
     /// Writes the run's line to `runs` before its first event.
     fn note_run(&self, run: &Arc<RunMeta>) -> io::Result<()> {
-        if self.first_run.get().is_some_and(|r| Arc::ptr_eq(r, run)) {
+        // Threads record with their own copies of a run (same id).
+        if self
+            .first_run
+            .get()
+            .is_some_and(|r| Arc::ptr_eq(r, run) || r.run_id == run.run_id)
+        {
             return Ok(());
         }
         let mut runs = lock(&self.runs);
@@ -486,7 +636,7 @@ impl Journal {
 
     /// Events appended so far.
     pub fn appended(&self) -> u64 {
-        self.appended.load(Ordering::Relaxed)
+        lock(&self.pending).appended
     }
 
     /// Where the last successful write ended: everything appended before
@@ -495,10 +645,10 @@ impl Journal {
         lock(&self.file).end
     }
 
-    /// Writes `parts` one after the other with one system call (as far
-    /// as the kernel takes them at once).
-    fn write(&self, st: &mut Segment, parts: &[&[u8]]) -> io::Result<()> {
-        let len: usize = parts.iter().map(|p| p.len()).sum();
+    /// Writes `bytes` with one system call (as far as the kernel takes
+    /// them at once).
+    fn write(&self, st: &mut Segment, bytes: &[u8]) -> io::Result<()> {
+        let len = bytes.len();
         if len == 0 {
             return Ok(());
         }
@@ -514,7 +664,8 @@ impl Journal {
                 .file
                 .insert(append_file(&segment_path(&self.dir, st.number))?),
         };
-        if let Err(e) = write_all_vectored(file, parts) {
+        st.writes += 1;
+        if let Err(e) = write_all(file, bytes) {
             // Undo a partial write, so the segment never holds half a
             // record followed by whole ones.
             if file.set_len(st.written).is_err() {

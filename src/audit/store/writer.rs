@@ -2,8 +2,9 @@
 //! that turns the journal into the database.
 //!
 //! [`Writer::append_durable`] costs the caller one `write()` to the
-//! journal ([`super::journal`]); once it returns, the event survives
-//! `kill -9`. The indexer thread, at the lowest CPU priority so it takes
+//! journal ([`super::journal`]), and [`Writer::append_durable_batched`]
+//! a share of one (the requests ready at once on a thread are written
+//! together); once either returns, the event survives `kill -9`. The indexer thread, at the lowest CPU priority so it takes
 //! only what the proxy leaves, reads the journal and does the rest in
 //! large transactions: derived fields, canonical JSON, the per-session hash
 //! chains, zstd, the rows and the search index, and the journal position
@@ -72,6 +73,9 @@ pub struct WriterStats {
     /// Transactions that failed (their events stay in the journal and are
     /// indexed again).
     pub failed_batches: u64,
+    /// `write()` calls to the journal (durable events written together
+    /// share one).
+    pub journal_writes: u64,
 }
 
 /// How often the indexer looks at the journal when nobody asks it to.
@@ -267,6 +271,49 @@ impl Writer {
         self.write(&ev, true, true)
     }
 
+    /// [`Writer::append_durable`] (or, with `keep_on_failure`,
+    /// [`Writer::append_durable_or_later`]) for a request's task. The
+    /// event is queued when this is called; awaiting lets the other tasks
+    /// that are ready on this thread run and queue theirs, and one
+    /// `write()` then takes them all. Once it returns `Ok`, the event
+    /// survives `kill -9` of this process.
+    pub fn append_durable_batched(
+        &self,
+        ev: impl Record,
+        keep_on_failure: bool,
+    ) -> impl std::future::Future<Output = Result<(), Error>> + Send + '_ {
+        let queued = if self.inner.closed.load(Ordering::Acquire) {
+            Err(Error::Closed)
+        } else {
+            self.inner
+                .journal
+                .enqueue(&ev, keep_on_failure)
+                .map_err(|e| self.journal_error(e))
+        };
+        async move {
+            let queued = queued?;
+            let result = loop {
+                // Deferred until this thread has run every task that is
+                // ready; again while another thread writes (rather than
+                // sleep on the lock, this thread serves other requests).
+                tokio::task::yield_now().await;
+                if let Some(result) = self.inner.journal.try_commit(&queued) {
+                    break result;
+                }
+            };
+            self.inner
+                .shared
+                .journal_result(&self.inner.path, result.map(|()| true))
+        }
+    }
+
+    fn journal_error(&self, e: std::io::Error) -> Error {
+        match self.inner.shared.journal_result(&self.inner.path, Err(e)) {
+            Err(e) => e,
+            Ok(()) => Error::Closed,
+        }
+    }
+
     fn write(&self, ev: &dyn Record, durable: bool, keep: bool) -> Result<(), Error> {
         if self.inner.closed.load(Ordering::Acquire) {
             return Err(Error::Closed);
@@ -334,10 +381,13 @@ impl Writer {
         self.inner.shared.committed.subscribe()
     }
 
-    /// Counters of the indexer: events and transactions committed, largest
-    /// batch, failures.
+    /// Counters of the indexer (events and transactions committed, largest
+    /// batch, failures) and of the journal (writes).
     pub fn stats(&self) -> WriterStats {
-        *lock(&self.inner.shared.stats)
+        WriterStats {
+            journal_writes: self.inner.journal.writes(),
+            ..*lock(&self.inner.shared.stats)
+        }
     }
 
     /// Indexes what is left, removes the journal (when all of it is in the

@@ -84,6 +84,63 @@ fn buffered_events_are_written_with_the_next_durable_one_in_order() {
     assert_eq!(read_all(&mut tail)[0].data_value()["n"], 3);
 }
 
+fn numbers(events: &[Event]) -> Vec<u64> {
+    events
+        .iter()
+        .map(|e| e.data_value()["n"].as_u64().unwrap())
+        .collect()
+}
+
+#[test]
+fn durable_events_queued_together_are_written_with_one_write_in_order() {
+    let (_dir, path) = store();
+    let j = Journal::create(&root(&path), journal::SEGMENT_BYTES).unwrap();
+    let s = session(&run("run-batch"), Some("a"));
+    let mut tail = Tail::new(j.dir(), Position::START, false);
+    j.append(&request(&s, 0), false, true).unwrap();
+    let queued: Vec<_> = (1..=5)
+        .map(|n| j.enqueue(&request(&s, n), n % 2 == 0).unwrap())
+        .collect();
+    assert!(read_all(&mut tail).is_empty(), "queued, not yet written");
+    let writes = j.writes();
+    for q in queued {
+        j.commit(q).unwrap();
+    }
+    assert_eq!(j.writes(), writes + 1, "the first commit wrote them all");
+    assert_eq!(numbers(&read_all(&mut tail)), [0, 1, 2, 3, 4, 5]);
+    // Nothing waits for the next one: committing it writes it alone.
+    let q = j.enqueue(&request(&s, 6), false).unwrap();
+    j.commit(q).unwrap();
+    assert_eq!(j.writes(), writes + 2);
+    assert_eq!(numbers(&read_all(&mut tail)), [6]);
+}
+
+#[test]
+fn a_failed_write_fails_every_durable_event_in_it_and_keeps_only_what_may_be_kept() {
+    let (_dir, path) = store();
+    let j = Journal::create(&root(&path), journal::SEGMENT_BYTES).unwrap();
+    let s = session(&run("run-batch-fail"), Some("a"));
+    j.append(&request(&s, 1), false, true).unwrap();
+    // Fail-closed requests: refused, so never recorded.
+    let refused: Vec<_> = [2, 3]
+        .map(|n| j.enqueue(&request(&s, n), false).unwrap())
+        .into();
+    // A fail-open request: sent anyway, so recorded once writes work.
+    let kept = j.enqueue(&request(&s, 4), true).unwrap();
+    j.append(&request(&s, 5), false, true).unwrap();
+    j.break_writes().unwrap();
+    let writes = j.writes();
+    for q in refused {
+        assert!(j.commit(q).is_err());
+    }
+    assert!(j.commit(kept).is_err(), "its write failed as well");
+    assert_eq!(j.writes(), writes + 1, "one write failed for all of them");
+    let q = j.enqueue(&request(&s, 6), false).unwrap();
+    j.commit(q).unwrap();
+    let got = read_all(&mut Tail::new(j.dir(), Position::START, false));
+    assert_eq!(numbers(&got), [1, 4, 5, 6]);
+}
+
 #[test]
 fn segments_roll_over_and_are_deleted_once_read() {
     let (_dir, path) = store();

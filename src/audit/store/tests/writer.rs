@@ -102,6 +102,51 @@ async fn append_durable_is_in_the_journal_at_once_and_flush_indexes_it() {
     assert!(matches!(writer.flush().await, Err(Error::Closed)));
 }
 
+#[tokio::test(flavor = "current_thread")]
+async fn requests_ready_at_once_share_one_write_and_each_waits_for_it() {
+    let (_dir, path) = store();
+    let writer = Writer::start(&path, WriterOptions::default()).unwrap();
+    let s = session(&run("run-group"), Some("agent-group"));
+    let journal = journal_dir(&path);
+    let writes = writer.stats().journal_writes;
+    let tasks: Vec<_> = (0..16)
+        .map(|n| {
+            let (writer, s, journal) = (writer.clone(), s.clone(), journal.clone());
+            tokio::spawn(async move {
+                let before = journal_bytes(&journal);
+                writer
+                    .append_durable_batched(request(&s, n), false)
+                    .await
+                    .unwrap();
+                // In the file once it returns.
+                assert!(journal_bytes(&journal) > before);
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    // One write for the sixteen requests that were ready at once (the
+    // indexer's tick may have written the first ones a moment before).
+    let taken = writer.stats().journal_writes - writes;
+    assert!((1..=2).contains(&taken), "{taken} writes");
+    writer.flush().await.unwrap();
+    let reader = Reader::open(&path).unwrap();
+    let mut ns: Vec<u64> = reader
+        .events(&s.id())
+        .unwrap()
+        .iter()
+        .map(|e| e.data["n"].as_u64().unwrap())
+        .collect();
+    ns.sort_unstable();
+    assert_eq!(ns, (0..16).collect::<Vec<_>>());
+    writer.close();
+    assert!(matches!(
+        writer.append_durable_batched(request(&s, 99), true).await,
+        Err(Error::Closed)
+    ));
+}
+
 /// The one journal directory of the store at `path`.
 fn journal_dir(path: &std::path::Path) -> PathBuf {
     let dirs: Vec<PathBuf> = std::fs::read_dir(crate::audit::store::journal::root(path))
