@@ -11,21 +11,30 @@ use serde_json::json;
 use crate::audit::event::{Derive, Draft, Event, Kind, SessionRef};
 use crate::policy::mask::Counts;
 
-/// Header names whose values are never recorded.
+/// Header names whose values are never recorded: these, and any name
+/// with one of [`SECRET_PARTS`] in it.
+const SECRET_NAMES: [&str; 5] = [
+    "authorization",
+    "proxy-authorization",
+    "x-api-key",
+    "cookie",
+    "set-cookie",
+];
+
+/// (`session-key` has `key` in it.)
+const SECRET_PARTS: [&[u8]; 5] = [b"token", b"secret", b"key", b"password", b"credential"];
+
+/// Whether a header's value is never recorded. One pass over the name (it
+/// runs for every header of every request).
 fn secret_header(name: &str) -> bool {
-    matches!(
-        name,
-        "authorization" | "proxy-authorization" | "x-api-key" | "cookie" | "set-cookie"
-    ) || [
-        "token",
-        "secret",
-        "key",
-        "password",
-        "session-key",
-        "credential",
-    ]
-    .iter()
-    .any(|s| name.contains(s))
+    if SECRET_NAMES.contains(&name) {
+        return true;
+    }
+    let b = name.as_bytes();
+    (0..b.len()).any(|i| {
+        matches!(b[i], b't' | b's' | b'k' | b'p' | b'c')
+            && SECRET_PARTS.iter().any(|part| b[i..].starts_with(part))
+    })
 }
 
 /// Headers as a JSON object, secret values replaced; repeated headers
@@ -36,30 +45,27 @@ pub struct Headers<'a>(pub &'a HeaderMap);
 impl Serialize for Headers<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut map = s.serialize_map(Some(self.0.keys_len()))?;
-        for name in self.0.keys() {
+        // A name's values come one after the other.
+        let mut values = self.0.iter().peekable();
+        while let Some((name, first)) = values.next() {
             let n = name.as_str();
-            if secret_header(n) {
-                map.serialize_entry(n, "(redacted)")?;
+            let secret = secret_header(n);
+            let first = String::from_utf8_lossy(first.as_bytes());
+            if values.peek().is_some_and(|(next, _)| *next == name) {
+                let mut joined = first.into_owned();
+                while let Some((_, v)) = values.next_if(|(next, _)| *next == name) {
+                    joined.push_str(", ");
+                    joined.push_str(&String::from_utf8_lossy(v.as_bytes()));
+                }
+                if !secret {
+                    map.serialize_entry(n, &joined)?;
+                    continue;
+                }
+            } else if !secret {
+                map.serialize_entry(n, &first)?;
                 continue;
             }
-            let mut values = self
-                .0
-                .get_all(name)
-                .iter()
-                .map(|v| String::from_utf8_lossy(v.as_bytes()));
-            // Every name of the map has a value.
-            let first = values.next().unwrap_or_default();
-            match values.next() {
-                None => map.serialize_entry(n, &first)?,
-                Some(second) => {
-                    let mut joined = first.into_owned();
-                    for v in std::iter::once(second).chain(values) {
-                        joined.push_str(", ");
-                        joined.push_str(&v);
-                    }
-                    map.serialize_entry(n, &joined)?;
-                }
-            }
+            map.serialize_entry(n, "(redacted)")?;
         }
         map.end()
     }
@@ -188,12 +194,32 @@ mod tests {
         h.insert("x-goog-api-key-id", "k".parse().unwrap());
         h.append("accept", "a".parse().unwrap());
         h.append("accept", "b".parse().unwrap());
+        h.append("cookie", "c=1".parse().unwrap());
+        h.append("cookie", "d=2".parse().unwrap());
+        h.insert("x-refresh-token", "t".parse().unwrap());
+        h.insert("x-client-secret", "s".parse().unwrap());
+        h.insert("x-password", "p".parse().unwrap());
+        h.insert("x-credentials", "c".parse().unwrap());
+        h.insert("session-key", "k".parse().unwrap());
+        h.insert("x-stainless-retry-count", "0".parse().unwrap());
         let v = serde_json::to_value(Headers(&h)).unwrap();
         assert_eq!(v["x-api-key"], "(redacted)");
         assert_eq!(v["authorization"], "(redacted)");
         assert_eq!(v["x-goog-api-key-id"], "(redacted)");
         assert_eq!(v["anthropic-version"], "2023-06-01");
         assert_eq!(v["accept"], "a, b");
+        assert_eq!(v["cookie"], "(redacted)");
+        for name in [
+            "x-refresh-token",
+            "x-client-secret",
+            "x-password",
+            "x-credentials",
+            "session-key",
+        ] {
+            assert_eq!(v[name], "(redacted)", "{name}");
+        }
+        assert_eq!(v["x-stainless-retry-count"], "0");
+        assert_eq!(v.as_object().unwrap().len(), h.keys_len());
         assert!(!v.to_string().contains("sk-ant-123"));
     }
 }
