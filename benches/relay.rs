@@ -1620,7 +1620,13 @@ async fn run() -> Res<()> {
          CPU per request as above, summed over each kind's timed runs (the index, which waits \
          while the proxy is busy, adds little to it). \
          Each proxy's VmHWM is read after its rounds, before it is stopped (the highest of each \
-         kind is reported). The store row appends small events from two threads through a writer and waits until all \
+         kind is reported). Context switches: voluntary and involuntary, summed over the proxy's \
+         threads (/proc/PID/task/*/status) over the same windows. The recording-path row runs, \
+         in this process and without any load, what the proxy does to record one `GET /small` \
+         (its request event built and journaled durably, the answer's event built and buffered) \
+         60000 times (20000 quick; 16 requests in flight on each thread, so that they share \
+         journal writes as a busy proxy's do) on one thread, then on each of two threads at once, 3 times, \
+         and reports the medians of wall time per request. The store row appends small events from two threads through a writer and waits until all \
          are indexed.\n\
          - Budgets come from the hoopctl issue; the spec's reference figures for this kind of \
          machine: a hudsucker-based MITM proxy reaches ~30% of direct keep-alive req/s at 32 \
@@ -2130,6 +2136,31 @@ async fn recording(cfg: &Cfg, e: &Ends, dirs: &Dirs, up: SocketAddr) -> Res<Sect
         .map_err(|x| err(x.to_string()))?
         .map_err(|x| err(x.to_string()))?;
     say(&format!("  store: {rate:.0} events/s"));
+    // The recording path alone, away from the load and the host's noise:
+    // one thread, then two at once (as the proxy's two workers).
+    let n = if cfg.quick { 20_000 } else { 60_000 };
+    let mut path_ns = [Vec::new(), Vec::new()];
+    for _ in 0..3 {
+        for (side, threads) in [1, 2].into_iter().enumerate() {
+            let dir = dirs.root.join(format!("bench-recording-{threads}"));
+            std::fs::create_dir_all(&dir)?;
+            let at = dir.clone();
+            let ns = tokio::task::spawn_blocking(move || {
+                hoopctl::proxy::bench_recording(&at, n, threads)
+            })
+            .await
+            .map_err(|x| err(x.to_string()))?
+            .map_err(err)?;
+            std::fs::remove_dir_all(&dir)?;
+            path_ns[side].push(ns);
+        }
+    }
+    let path_ns = path_ns.map(|v| median(&v));
+    say(&format!(
+        "  recording path: {} on one thread, {} on each of two at once",
+        us(path_ns[0]),
+        us(path_ns[1])
+    ));
     let cost = with / without;
     let cpu_per_req = cpu.map(|(ticks, reqs)| cpu_ns_per_request(ticks, reqs));
     let switches_per_100 =
@@ -2161,6 +2192,18 @@ async fn recording(cfg: &Cfg, e: &Ends, dirs: &Dirs, up: SocketAddr) -> Res<Sect
                     format!("{} / {}", us(cpu_per_req[0]), us(cpu_per_req[1])),
                 ],
                 format!("{} with recording", plus_us(cpu_per_req[1] - cpu_per_req[0])),
+                "",
+                None,
+            ),
+            row(
+                "the recording path alone per request (its request event journaled, its answer's buffered; \
+                 `GET /small`; 16 in flight per thread), one thread / each of two threads at once, median of 3",
+                [
+                    dash(),
+                    dash(),
+                    format!("{} / {}", us(path_ns[0]), us(path_ns[1])),
+                ],
+                "absolute".to_owned(),
                 "",
                 None,
             ),

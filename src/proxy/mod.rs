@@ -12,6 +12,7 @@ pub mod encoding;
 mod gateway;
 mod pipeline;
 mod record;
+pub use record::bench_recording;
 mod rewind;
 mod service;
 mod tls;

@@ -181,9 +181,124 @@ pub fn egress(
     Event::new(session, Kind::Egress, data)
 }
 
+/// Requests in flight on each thread in [`bench_recording`].
+pub const BENCH_IN_FLIGHT: usize = 16;
+
+/// The recording path's benchmark: what recording costs one request of
+/// the relay benchmark (`GET /small` with its four headers) on the
+/// proxy's side, measured apart from the proxy: the `request` event
+/// recorded durably (as the proxy does before forwarding) and the
+/// `response` event buffered, `n` times on each of `threads` threads at
+/// once (each with [`BENCH_IN_FLIGHT`] requests in flight, so their
+/// requests share writes as a busy proxy's do), into a store in `dir`.
+/// Returns nanoseconds of wall time per request, averaged over the
+/// threads.
+pub fn bench_recording(dir: &std::path::Path, n: usize, threads: usize) -> Result<f64, String> {
+    use std::sync::Arc;
+
+    use crate::audit::event::RunMeta;
+    use crate::audit::recorder::Recorder;
+    use crate::audit::store::{Writer, WriterOptions};
+
+    let writer = Writer::start(&dir.join("audit.db"), WriterOptions::default())
+        .map_err(|e| e.to_string())?;
+    let run = RunMeta {
+        run_id: crate::secret::random_hex(8).map_err(|_| "no randomness")?,
+        started_at_ms: crate::audit::event::now_ms(),
+        profile: "default".into(),
+        mode: "direct".into(),
+        gateway: None,
+        user: None,
+        hoopctl_version: env!("CARGO_PKG_VERSION").into(),
+    };
+    let recorder = Arc::new(Recorder::new(writer.clone(), run, false));
+    let mut h = HeaderMap::new();
+    for (name, value) in [
+        ("user-agent", "hoopctl-relay-bench/1"),
+        ("anthropic-version", "2023-06-01"),
+        ("x-api-key", "bench-dummy-key"),
+    ] {
+        h.insert(name, http::HeaderValue::from_static(value));
+    }
+    let mut answer = HeaderMap::new();
+    answer.insert(
+        header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    answer.insert(header::CONTENT_LENGTH, http::HeaderValue::from_static("27"));
+    let (h, answer) = (Arc::new(h), Arc::new(answer));
+    // One request after the other, `count` times.
+    let requests = |name: String, count: usize| {
+        let (recorder, h, answer) = (recorder.clone(), h.clone(), answer.clone());
+        async move {
+            let (counts, method) = (Counts::new(), http::Method::GET);
+            for i in 0..count {
+                let s = recorder.session(None, Some("hoopctl-relay-bench/1"));
+                let request_id = format!("{name}_{i}");
+                let ev = request(
+                    &s,
+                    &request_id,
+                    &method,
+                    "api.anthropic.com",
+                    "/small",
+                    &h,
+                    None,
+                    &counts,
+                );
+                recorder.durable(ev).await?;
+                recorder.record(response_head(&s, &request_id, 200, 1, &answer));
+            }
+            Ok::<_, String>(())
+        }
+    };
+    let one_thread = |t: usize| -> Result<f64, String> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .map_err(|e| e.to_string())?;
+        let started = std::time::Instant::now();
+        rt.block_on(async {
+            let flights: Vec<_> = (0..BENCH_IN_FLIGHT)
+                .map(|k| {
+                    let count = n / BENCH_IN_FLIGHT + usize::from(k < n % BENCH_IN_FLIGHT);
+                    tokio::spawn(requests(format!("req_{t}_{k}"), count))
+                })
+                .collect();
+            for flight in flights {
+                flight.await.map_err(|e| e.to_string())??;
+            }
+            Ok::<_, String>(())
+        })?;
+        Ok(started.elapsed().as_nanos() as f64 / n.max(1) as f64)
+    };
+    let per_thread: Vec<Result<f64, String>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads.max(1))
+            .map(|t| scope.spawn(move || one_thread(t)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err("a thread panicked".into())))
+            .collect()
+    });
+    writer.close();
+    let per_thread = per_thread.into_iter().collect::<Result<Vec<_>, _>>()?;
+    Ok(per_thread.iter().sum::<f64>() / per_thread.len() as f64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_recording_benchmark_records_what_it_measures() {
+        let dir = tempfile::tempdir().unwrap();
+        let ns = bench_recording(dir.path(), 100, 2).unwrap();
+        assert!(ns.is_finite() && ns > 0.0, "{ns}");
+        let reader = crate::audit::store::Reader::open(&dir.path().join("audit.db")).unwrap();
+        let overview = reader.overview().unwrap();
+        // Two threads, 100 requests each, a request and a response event.
+        assert_eq!((overview.sessions, overview.events), (1, 400));
+        assert!(reader.verify(None).unwrap().iter().all(|v| v.ok));
+    }
 
     #[test]
     fn secrets_in_headers_are_not_recorded() {
