@@ -2138,7 +2138,7 @@ async fn recording(cfg: &Cfg, e: &Ends, dirs: &Dirs, up: SocketAddr) -> Res<Sect
     say(&format!("  store: {rate:.0} events/s"));
     // The recording path alone, away from the load and the host's noise:
     // one thread, then two at once (as the proxy's two workers).
-    let n = if cfg.quick { 20_000 } else { 60_000 };
+    let per_thread = if cfg.quick { 20_000 } else { 60_000 };
     let mut path_ns = [Vec::new(), Vec::new()];
     for _ in 0..3 {
         for (side, threads) in [1, 2].into_iter().enumerate() {
@@ -2146,7 +2146,7 @@ async fn recording(cfg: &Cfg, e: &Ends, dirs: &Dirs, up: SocketAddr) -> Res<Sect
             std::fs::create_dir_all(&dir)?;
             let at = dir.clone();
             let ns = tokio::task::spawn_blocking(move || {
-                hoopctl::proxy::bench_recording(&at, n, threads)
+                hoopctl::proxy::bench_recording(&at, per_thread, threads)
             })
             .await
             .map_err(|x| err(x.to_string()))?

@@ -4,7 +4,8 @@
 //! [`Writer::append_durable`] costs the caller one `write()` to the
 //! journal ([`super::journal`]), and [`Writer::append_durable_batched`]
 //! a share of one (the requests ready at once on a thread are written
-//! together); once either returns, the event survives `kill -9`. The indexer thread, at the lowest CPU priority so it takes
+//! together); once either returns, the event survives `kill -9`. The
+//! indexer thread, at the lowest CPU priority so it takes
 //! only what the proxy leaves, reads the journal and does the rest in
 //! large transactions: derived fields, canonical JSON, the per-session hash
 //! chains, zstd, the rows and the search index, and the journal position
@@ -282,16 +283,14 @@ impl Writer {
         ev: impl Record,
         keep_on_failure: bool,
     ) -> impl std::future::Future<Output = Result<(), Error>> + Send + '_ {
-        let queued = if self.inner.closed.load(Ordering::Acquire) {
-            Err(Error::Closed)
-        } else {
-            self.inner
-                .journal
-                .enqueue(&ev, keep_on_failure)
-                .map_err(|e| self.journal_error(e))
-        };
+        let queued = (!self.inner.closed.load(Ordering::Acquire))
+            .then(|| self.inner.journal.enqueue(&ev, keep_on_failure));
         async move {
-            let queued = queued?;
+            let queued = match queued {
+                None => return Err(Error::Closed),
+                Some(Err(e)) => return self.inner.shared.journal_result(&self.inner.path, Err(e)),
+                Some(Ok(queued)) => queued,
+            };
             let result = loop {
                 // Deferred until this thread has run every task that is
                 // ready; again while another thread writes (rather than
@@ -304,13 +303,6 @@ impl Writer {
             self.inner
                 .shared
                 .journal_result(&self.inner.path, result.map(|()| true))
-        }
-    }
-
-    fn journal_error(&self, e: std::io::Error) -> Error {
-        match self.inner.shared.journal_result(&self.inner.path, Err(e)) {
-            Err(e) => e,
-            Ok(()) => Error::Closed,
         }
     }
 
