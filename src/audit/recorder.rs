@@ -24,17 +24,31 @@ thread_local! {
     static LAST_RUN: RefCell<Option<Arc<RunMeta>>> = const { RefCell::new(None) };
 }
 
-/// `run`, as this thread's own copy when there is one.
-fn thread_run(run: &Arc<RunMeta>) -> Arc<RunMeta> {
-    LAST_RUN.with(|cell| {
+/// The thread's last value in `cache` when `same` says it will do, else
+/// a new one from `make`, kept for next time.
+fn thread_cached<T: ?Sized>(
+    cache: &'static std::thread::LocalKey<RefCell<Option<Arc<T>>>>,
+    same: impl FnOnce(&T) -> bool,
+    make: impl FnOnce() -> Arc<T>,
+) -> Arc<T> {
+    cache.with(|cell| {
         let Ok(mut last) = cell.try_borrow_mut() else {
-            return run.clone();
+            return make();
         };
         match &*last {
-            Some(mine) if mine.run_id == run.run_id => mine.clone(),
-            _ => last.insert(Arc::new(RunMeta::clone(run))).clone(),
+            Some(hit) if same(hit) => hit.clone(),
+            _ => last.insert(make()).clone(),
         }
     })
+}
+
+/// `run`, as this thread's own copy.
+fn thread_run(run: &Arc<RunMeta>) -> Arc<RunMeta> {
+    thread_cached(
+        &LAST_RUN,
+        |mine| mine.run_id == run.run_id,
+        || Arc::new(RunMeta::clone(run)),
+    )
 }
 
 /// `s` as a shared string, reusing the thread's last one when equal.
@@ -42,15 +56,7 @@ fn shared_str(
     cache: &'static std::thread::LocalKey<RefCell<Option<Arc<str>>>>,
     s: &str,
 ) -> Arc<str> {
-    cache.with(|cell| {
-        let Ok(mut last) = cell.try_borrow_mut() else {
-            return Arc::from(s);
-        };
-        match &*last {
-            Some(hit) if **hit == *s => hit.clone(),
-            _ => last.insert(Arc::from(s)).clone(),
-        }
-    })
+    thread_cached(cache, |hit| hit == s, || Arc::from(s))
 }
 
 /// How often a failing store is reported in the log.
