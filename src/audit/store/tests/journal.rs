@@ -24,6 +24,14 @@ fn read_all(tail: &mut Tail) -> Vec<Event> {
     }
 }
 
+/// The `n` each test event was made with, in order.
+fn numbers(events: &[Event]) -> Vec<u64> {
+    events
+        .iter()
+        .map(|e| e.data_value()["n"].as_u64().unwrap())
+        .collect()
+}
+
 #[test]
 fn every_field_reads_back_as_written() {
     let (_dir, path) = store();
@@ -73,22 +81,11 @@ fn buffered_events_are_written_with_the_next_durable_one_in_order() {
     assert!(read_all(&mut tail).is_empty(), "buffered, not yet written");
     assert_eq!(j.end(), Position::START);
     j.append(&request(&s, 2), true, false).unwrap();
-    let got: Vec<_> = read_all(&mut tail)
-        .iter()
-        .map(|e| e.data_value()["n"].clone())
-        .collect();
-    assert_eq!(got, vec![json!(1), json!(2)]);
+    assert_eq!(numbers(&read_all(&mut tail)), [1, 2]);
     assert_eq!(tail.position(), j.end());
     j.append(&request(&s, 3), false, true).unwrap();
     j.flush().unwrap();
     assert_eq!(read_all(&mut tail)[0].data_value()["n"], 3);
-}
-
-fn numbers(events: &[Event]) -> Vec<u64> {
-    events
-        .iter()
-        .map(|e| e.data_value()["n"].as_u64().unwrap())
-        .collect()
 }
 
 #[test]
@@ -169,11 +166,7 @@ fn segments_roll_over_and_are_deleted_once_read() {
     };
     assert!(j.end().segment > 5, "{:?}", j.end());
     got.extend(read_all(&mut tail));
-    let ns: Vec<u64> = got
-        .iter()
-        .map(|e| e.data_value()["n"].as_u64().unwrap())
-        .collect();
-    assert_eq!(ns, (0..200).collect::<Vec<_>>());
+    assert_eq!(numbers(&got), (0..200).collect::<Vec<_>>());
     assert!(segments(j.dir()) <= 2, "read segments are deleted");
 
     // A reader that starts at a stored position carries on from there.
@@ -232,11 +225,7 @@ fn a_record_that_does_not_decode_is_skipped_and_reading_goes_on() {
     drop(f);
     j.append(&request(&s, 2), true, false).unwrap();
     let mut tail = Tail::new(j.dir(), Position::START, false);
-    let got: Vec<_> = read_all(&mut tail)
-        .iter()
-        .map(|e| e.data_value()["n"].clone())
-        .collect();
-    assert_eq!(got, vec![json!(1), json!(2)]);
+    assert_eq!(numbers(&read_all(&mut tail)), [1, 2]);
     assert_eq!(tail.skipped(), 1);
 }
 
