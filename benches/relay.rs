@@ -1624,9 +1624,8 @@ async fn run() -> Res<()> {
          kind is reported). Context switches: voluntary and involuntary, summed over the proxy's \
          threads (/proc/PID/task/*/status) over the same windows. The recording-path row runs, \
          in this process and without any load, what the proxy does to record one `GET /small` \
-         (its request event built and journaled durably, the answer's event built and buffered) \
-         60000 times (20000 quick; 16 requests in flight on each thread, so that they share \
-         journal writes as a busy proxy's do) on one thread, then on each of two threads at once, 3 times, \
+         (its request event built and journaled durably, then the answer's event) \
+         60000 times (20000 quick) on one thread, then on each of two threads at once, 3 times, \
          and reports the medians of wall time per request. The store row appends small events from two threads through a writer and waits until all \
          are indexed.\n\
          - Budgets come from the hoopctl issue; the spec's reference figures for this kind of \
@@ -2225,8 +2224,8 @@ async fn recording(cfg: &Cfg, e: &Ends, dirs: &Dirs, up: SocketAddr) -> Res<Sect
                 None,
             ),
             row(
-                "the recording path alone per request (its request event journaled, its answer's buffered; \
-                 `GET /small`; 16 in flight per thread), one thread / each of two threads at once, median of 3",
+                "the recording path alone per request (its request and answer events journaled; \
+                 `GET /small`), one thread / each of two threads at once, median of 3",
                 [
                     dash(),
                     dash(),

@@ -1,6 +1,5 @@
 //! The proxy's handle on the record: builds sessions for one run, records
-//! requests in the journal before they are forwarded (those ready at once
-//! with one write), everything else without waiting, and applies
+//! requests in the journal before they are forwarded, and applies
 //! `fail_closed`.
 //!
 //! Owns: what a failing store means for traffic. Must not: know HTTP (the
@@ -105,24 +104,21 @@ impl Recorder {
         }
     }
 
-    /// Records `ev` in the journal: once the returned future is ready, the
-    /// event survives `kill -9`. `ev` is queued at the call; awaiting lets
-    /// the other requests that are ready on this thread queue theirs, and
-    /// one `write()` takes them all. `Err` (with the reason) only when the
-    /// journal cannot be written and the policy is fail-closed: the event
-    /// is then not recorded, and the caller must not send what it
-    /// describes. Otherwise a failure is logged, traffic goes on, and the
-    /// event is kept for the next write that works.
-    pub fn durable(
-        &self,
-        ev: impl Record,
-    ) -> impl std::future::Future<Output = Result<(), String>> + Send + '_ {
-        let written = self.writer.append_durable_batched(ev, !self.fail_closed);
-        async move {
-            match written.await {
-                Ok(()) => Ok(()),
-                Err(e) => self.failed(&e),
-            }
+    /// Records `ev` in the journal: once this returns, the event survives
+    /// `kill -9`. `Err` (with the reason) only when the journal cannot
+    /// take it and the policy is fail-closed: the event is then not
+    /// recorded, and the caller must not send what it describes.
+    /// Otherwise a failure is logged, traffic goes on, and the event is
+    /// kept for the next append that works.
+    pub fn durable(&self, ev: impl Record) -> Result<(), String> {
+        let written = if self.fail_closed {
+            self.writer.append_durable(ev)
+        } else {
+            self.writer.append_durable_or_later(ev)
+        };
+        match written {
+            Ok(()) => Ok(()),
+            Err(e) => self.failed(&e),
         }
     }
 

@@ -4,8 +4,8 @@
 //! - Schema and migrations ([`open`], [`SCHEMA_VERSION`]): WAL,
 //!   `synchronous=NORMAL`, `PRAGMA user_version` as the schema version.
 //! - The writer ([`Writer`]): appends each event to this process's
-//!   journal (`journal`: requests queued together share one `write()`;
-//!   each is durable against `kill -9` when it returns), and one low-priority indexer
+//!   journal (`journal`: a copy into a shared mapping of the file, durable
+//!   against `kill -9` when it returns), and one low-priority indexer
 //!   thread that turns the journal into rows in large transactions,
 //!   keeping a SHA-256 hash chain per session. [`recover`] indexes the
 //!   journals of processes that died.

@@ -175,18 +175,13 @@ pub fn egress(
     Event::new(session, Kind::Egress, data)
 }
 
-/// Requests in flight on each thread in [`bench_recording`].
-pub const BENCH_IN_FLIGHT: usize = 16;
-
 /// The recording path's benchmark: what recording costs one request of
 /// the relay benchmark (`GET /small`, with the three headers the proxy
-/// records of it: Host is not recorded) on the proxy's side, measured apart from the proxy: the `request` event
-/// recorded durably (as the proxy does before forwarding) and the
-/// `response` event buffered, `n` times on each of `threads` threads at
-/// once (each with [`BENCH_IN_FLIGHT`] requests in flight, so their
-/// requests share writes as a busy proxy's do), into a store in `dir`.
-/// Returns nanoseconds of wall time per request, averaged over the
-/// threads.
+/// records of it: Host is not recorded) on the proxy's side, measured
+/// apart from the proxy: the `request` event recorded durably (as the
+/// proxy does before forwarding) and the `response` event, `n` times on
+/// each of `threads` threads at once, into a store in `dir`. Returns
+/// nanoseconds of wall time per request, averaged over the threads.
 pub fn bench_recording(dir: &std::path::Path, n: usize, threads: usize) -> Result<f64, String> {
     use std::sync::Arc;
 
@@ -220,53 +215,33 @@ pub fn bench_recording(dir: &std::path::Path, n: usize, threads: usize) -> Resul
         http::HeaderValue::from_static("application/json"),
     );
     answer.insert(header::CONTENT_LENGTH, http::HeaderValue::from_static("27"));
-    let (h, answer) = (Arc::new(h), Arc::new(answer));
-    // One request after the other, `count` times.
-    let requests = |name: String, count: usize| {
-        let (recorder, h, answer) = (recorder.clone(), h.clone(), answer.clone());
-        async move {
-            let (counts, method) = (Counts::new(), http::Method::GET);
-            for i in 0..count {
-                let s = recorder.session(None, Some("hoopctl-relay-bench/1"));
-                let request_id = format!("{name}_{i}");
-                let ev = request(
-                    &s,
-                    &request_id,
-                    &method,
-                    "api.anthropic.com",
-                    "/small",
-                    &h,
-                    None,
-                    &counts,
-                );
-                recorder.durable(ev).await?;
-                recorder.record(response_head(&s, &request_id, 200, 1, &answer));
-            }
-            Ok::<_, String>(())
-        }
-    };
     let one_thread = |t: usize| -> Result<f64, String> {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .map_err(|e| e.to_string())?;
+        let (counts, method) = (Counts::new(), http::Method::GET);
         let started = std::time::Instant::now();
-        rt.block_on(async {
-            let flights: Vec<_> = (0..BENCH_IN_FLIGHT)
-                .map(|k| {
-                    let count = n / BENCH_IN_FLIGHT + usize::from(k < n % BENCH_IN_FLIGHT);
-                    tokio::spawn(requests(format!("req_{t}_{k}"), count))
-                })
-                .collect();
-            for flight in flights {
-                flight.await.map_err(|e| e.to_string())??;
-            }
-            Ok::<_, String>(())
-        })?;
+        for i in 0..n {
+            let s = recorder.session(None, Some("hoopctl-relay-bench/1"));
+            let request_id = format!("req_{t}_{i}");
+            let ev = request(
+                &s,
+                &request_id,
+                &method,
+                "api.anthropic.com",
+                "/small",
+                &h,
+                None,
+                &counts,
+            );
+            recorder.durable(ev)?;
+            recorder.record(response_head(&s, &request_id, 200, 1, &answer));
+        }
         Ok(started.elapsed().as_nanos() as f64 / n.max(1) as f64)
     };
     let per_thread: Vec<Result<f64, String>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads.max(1))
-            .map(|t| scope.spawn(move || one_thread(t)))
+            .map(|t| {
+                let one_thread = &one_thread;
+                scope.spawn(move || one_thread(t))
+            })
             .collect();
         handles
             .into_iter()

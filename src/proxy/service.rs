@@ -153,7 +153,7 @@ pub(super) async fn forward(
             &outgoing.masked,
         );
         // Recorded before it leaves: a request that was sent is never lost.
-        if let Err(why) = r.durable(ev).await {
+        if let Err(why) = r.durable(ev) {
             let err = ApiError::new(
                 503,
                 format!(

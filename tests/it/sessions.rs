@@ -610,9 +610,13 @@ fn a_failing_store_stops_traffic_only_when_fail_closed() {
         let (status, body, _) = curl_messages(&proxy, KEY, "before");
         assert_eq!(status, 200, "{body}");
         fake.clear();
-        // No file of the proxy's can grow: the journal cannot be written.
+        // No file of the proxy's can grow: the journal cannot take more of
+        // its file. It reserves its file a window at a time (1 MiB), so a
+        // small request would still fit in space reserved before the limit;
+        // this one is larger than the window.
         file_size_limit(proxy.child.id(), Some(1));
-        let (status, body, _) = curl_messages(&proxy, KEY, "while writes fail");
+        let large = format!("while writes fail{}", " ...".repeat(300_000));
+        let (status, body, _) = curl_messages(&proxy, KEY, &large);
         if fail_closed {
             assert_eq!(status, 503, "{body}");
             let message = body["error"]["message"].as_str().unwrap_or("");
@@ -634,7 +638,10 @@ fn a_failing_store_stops_traffic_only_when_fail_closed() {
         proxy.stop();
         let (code, verdicts) = verify_db(&env, None);
         assert_eq!(code, 0, "{verdicts}");
-        let prompts = recorded_prompts(&env);
+        let prompts: Vec<String> = recorded_prompts(&env)
+            .into_iter()
+            .map(|p| p.trim_end_matches(" ...").to_string())
+            .collect();
         // Refused and not recorded; or sent, and recorded once the journal
         // could be written again.
         let expected: &[&str] = if fail_closed {

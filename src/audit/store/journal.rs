@@ -2,17 +2,16 @@
 //! knows its file format.
 //!
 //! The proxy appends a request here on the request's own task before the
-//! request is forwarded: it is queued ([`Journal::enqueue`]), and
-//! [`Journal::commit`] returns once a `write()` has taken it; requests
-//! queued meanwhile (on any thread) share that write, so a busy proxy
-//! makes one system call for several requests. Once it returns, the event
-//! is in the kernel and survives `kill -9` of hoopctl. Turning the journal
-//! into the searchable store (derived fields, canonical JSON, hash chain,
-//! zstd, SQLite, FTS) is the indexer's job ([`super::writer`]) on a
-//! low-priority thread, so a request pays for a copy and a share of a
-//! system call. Events that need not be durable first (answers, tool
-//! calls, egress) are buffered and written with the next request or within
-//! a tick.
+//! request is forwarded. Appending copies the encoded event into a shared
+//! mapping of the segment file ([`Journal::append`]): once copied it is in
+//! the kernel's page cache and survives `kill -9` of hoopctl, with no
+//! system call and no wait. The file's space is reserved ahead
+//! (`fallocate`, a window at a time), so a full disk or a file-size limit
+//! shows as an error when a window is reserved, never as a lost event.
+//! Turning the journal into the searchable store (derived fields,
+//! canonical JSON, hash chain, zstd, SQLite, FTS) is the indexer's job
+//! ([`super::writer`]) on a low-priority thread, so a request pays for
+//! encoding and one copy.
 //!
 //! Layout: next to `audit.db`, a directory `audit.journal/` ([`root`])
 //! with one directory per writer (a random id) holding
@@ -22,9 +21,10 @@
 //! - `runs`: one JSON line per proxy run ([`RunMeta`]) whose events are in
 //!   this journal, written before its first event;
 //! - segments `00000001.seg`, `00000002.seg`, ...: appended only; the
-//!   next starts once one passes [`SEGMENT_BYTES`]. The indexer deletes a
-//!   segment it has read to the end, and the directory when its writer
-//!   closes with everything indexed.
+//!   next starts once one passes [`SEGMENT_BYTES`]. A segment being
+//!   written ends in reserved zeros; it is cut to its records when it is
+//!   closed. The indexer deletes a segment it has read to the end, and the
+//!   directory when its writer closes with everything indexed.
 //!
 //! A journal is built under a hidden name (`.<id>`) and renamed once
 //! locked; one left under it by a process that died meanwhile holds no
@@ -34,36 +34,36 @@
 //! the kind's name ([`Kind::as_str`]) as `u32` LE length + bytes, a flags
 //! byte, and as `u32` LE length + bytes: run id,
 //! agent session\*, user agent\*, request id\*, data (JSON), text\*,
-//! body\* (\* = present when its flag bit is set). A record cut short (the
-//! process died inside `write()`, or a failed write that could not be
-//! undone) ends a segment for the reader.
+//! body\* (\* = present when its flag bit is set). The length is copied
+//! last: a zero length ends a segment's records (the reserved rest, or a
+//! record its writer died copying). A record cut short (a journal written
+//! by `write()` calls, as before) also ends a segment for the reader.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, Write};
-use std::ops::Range;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use nix::fcntl::{Flock, FlockArg};
 
 use super::lock;
+
+mod window;
+use window::{mappable, reserve, Window};
 
 use crate::audit::event::{Derive, Event, Kind, Record, RunMeta, SessionRef};
 
 /// A segment is closed and the next one started once it is this large.
 pub const SEGMENT_BYTES: u64 = 64 << 20;
 
-/// Buffered events (not durable first) are written once this much is waiting.
-const PENDING_WRITE: usize = 256 << 10;
-
 /// Buffers larger than this are given back after use.
 const BUFFER_KEEP: usize = 4 << 20;
 
-/// While writes fail, buffered events are kept up to this much for the
-/// next attempt; beyond it they are dropped (and counted).
-const PENDING_KEEP: usize = 64 << 20;
+/// While the journal fails, events are kept up to this much for the next
+/// write that works; beyond it they are dropped (and logged).
+const HELD_KEEP: usize = 64 << 20;
 
 const FLAG_AGENT: u8 = 1;
 const FLAG_UA: u8 = 1 << 1;
@@ -246,21 +246,21 @@ fn decode(rec: &[u8]) -> Option<Raw<'_>> {
 }
 
 /// A journal being written: the handle the proxy appends to. Every event
-/// is encoded outside any lock and copied into the buffer under a short
-/// one; a write takes the file's lock and writes the whole buffer with one
-/// `write()`.
+/// is encoded outside any lock and copied into the segment's mapped
+/// window under a short one.
 pub struct Journal {
     dir: PathBuf,
     id: String,
     segment_bytes: u64,
-    /// Encoded events not yet written, in the order they were appended.
-    /// Each lock on its own cache lines: both are taken by every thread.
-    pending: Padded<Mutex<Pending>>,
+    /// Appends copy into a mapped window ([`window`]); else (a filesystem
+    /// where that is not safe) each is one `pwrite()`.
+    mapped: bool,
     /// Runs already in the `runs` file; the first one also without a lock
     /// (a proxy has one run).
     runs: Mutex<Vec<Arc<RunMeta>>>,
     first_run: OnceLock<Arc<RunMeta>>,
-    file: Padded<Mutex<Segment>>,
+    /// On its own cache lines: every thread takes it for every event.
+    state: Padded<Mutex<Segment>>,
     _lock: Flock<File>,
 }
 
@@ -282,81 +282,33 @@ impl<T> std::ops::Deref for Padded<T> {
     }
 }
 
-/// Events appended and not yet written.
-struct Pending {
-    /// Events appended so far (how busy the proxy is).
-    appended: u64,
-    /// Their records, in the order they were appended.
-    bytes: Vec<u8>,
-    /// Where in `bytes` the durable events are that must not be written
-    /// once their write has failed (their requests were refused).
-    drop_on_failure: Vec<Range<usize>>,
-    /// What the durable events in `bytes` wait for.
-    batch: Arc<Batch>,
-}
-
-/// The outcome of the one write that takes a group of durable events.
-#[derive(Debug, Default)]
-struct Batch {
-    outcome: OnceLock<Result<(), (io::ErrorKind, String)>>,
-}
-
-impl Batch {
-    fn outcome(&self) -> Option<io::Result<()>> {
-        self.outcome.get().map(|o| {
-            o.as_ref()
-                .copied()
-                .map_err(|(kind, message)| io::Error::new(*kind, message.clone()))
-        })
-    }
-}
-
-/// A durable event in the journal's buffer, not yet known to be written:
-/// [`Journal::commit`] writes it (with everything before it) unless an
-/// earlier write took it.
-#[derive(Debug)]
-#[must_use = "a queued event is durable only once committed"]
-pub struct Queued(Arc<Batch>);
+/// How much of a segment is reserved and mapped at a time (more for a
+/// larger record).
+const WINDOW_BYTES: u64 = 1 << 20;
 
 /// The segment being written.
 struct Segment {
-    /// The buffer that is not `pending` (they swap on every write, so
-    /// neither is ever freed or grown again once warm).
-    spare: Vec<u8>,
-    /// Likewise for [`Pending::drop_on_failure`].
-    spare_drops: Vec<Range<usize>>,
-    /// Writes so far (each one `write()`, as far as the kernel takes it).
-    writes: u64,
-    /// `None` after a segment could not be created (the next write tries
+    /// `None` after a segment could not be created (the next append tries
     /// again).
     file: Option<File>,
     number: u64,
-    /// Bytes in it.
+    /// Bytes of records in it.
     written: u64,
-    /// The end of the last successful write.
+    /// Bytes of it reserved so far (records, then zeros).
+    reserved: u64,
+    window: Option<Window>,
+    /// Events appended so far (how busy the proxy is).
+    appended: u64,
+    /// Records that could not be written (the journal failed) and are
+    /// kept, in order, for the next append that works.
+    held: Vec<u8>,
+    /// The end of the last record written.
     end: Position,
-    /// It may end in a partial record that could not be removed: the next
-    /// write starts a new segment.
-    torn: bool,
 }
 
 thread_local! {
-    /// The calling thread's buffer for a durable record.
+    /// The calling thread's buffer for a record.
     static RECORD: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(Vec::with_capacity(4096));
-}
-
-/// `write_all` that counts on one `write()` (again only for what is left
-/// after a short write).
-fn write_all(file: &mut File, mut bytes: &[u8]) -> io::Result<()> {
-    while !bytes.is_empty() {
-        match file.write(bytes) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => bytes = &bytes[n..],
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
 }
 
 /// Calls `f` with the record of `ev`, encoded in the thread's buffer
@@ -379,17 +331,15 @@ fn with_record<T>(ev: &dyn Record, f: impl FnOnce(&[u8]) -> T) -> T {
     })
 }
 
-/// Takes `m`, spinning briefly first: the holder is inside one short
-/// `write()`, and sleeping and waking costs more than that.
-fn lock_spinning<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    for _ in 0..64 {
-        match m.try_lock() {
-            Ok(guard) => return guard,
-            Err(std::sync::TryLockError::Poisoned(p)) => return p.into_inner(),
-            Err(std::sync::TryLockError::WouldBlock) => std::hint::spin_loop(),
-        }
-    }
-    lock(m)
+fn open_segment(dir: &Path, number: u64) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(segment_path(dir, number))
 }
 
 impl Journal {
@@ -407,30 +357,26 @@ impl Journal {
         let flock = Flock::lock(lock_file, FlockArg::LockExclusiveNonblock)
             .map_err(|(_, errno)| io::Error::from(errno))?;
         append_file(&building.join("runs"))?;
-        let file = append_file(&segment_path(&building, 1))?;
+        let file = open_segment(&building, 1)?;
+        let mapped = mappable(&file);
         let dir = root.join(&id);
         std::fs::rename(&building, &dir)?;
         Ok(Journal {
             dir,
             id,
             segment_bytes: segment_bytes.max(1),
-            pending: Padded(Mutex::new(Pending {
-                appended: 0,
-                bytes: Vec::with_capacity(64 << 10),
-                drop_on_failure: Vec::new(),
-                batch: Arc::default(),
-            })),
+            mapped,
             runs: Mutex::new(Vec::new()),
             first_run: OnceLock::new(),
-            file: Padded(Mutex::new(Segment {
-                spare: Vec::with_capacity(64 << 10),
-                spare_drops: Vec::new(),
-                writes: 0,
+            state: Padded(Mutex::new(Segment {
                 file: Some(file),
                 number: 1,
                 written: 0,
+                reserved: 0,
+                window: None,
+                appended: 0,
+                held: Vec::new(),
                 end: Position::START,
-                torn: false,
             })),
             _lock: flock,
         })
@@ -444,169 +390,185 @@ impl Journal {
         &self.dir
     }
 
-    /// Appends `ev`. With `durable`, the event (and everything buffered
-    /// before it) is written before this returns ([`Journal::enqueue`]
-    /// and [`Journal::commit`] at once); otherwise it is buffered and
-    /// written with the next durable event, a [`Journal::flush`] or once
-    /// [`PENDING_WRITE`] bytes wait.
+    /// Whether appends copy into a mapping (else one `pwrite()` each).
+    pub fn mapped(&self) -> bool {
+        self.mapped
+    }
+
+    /// Appends `ev`: once this returns `Ok`, the event is in the kernel
+    /// (the page cache of the segment's file) and survives `kill -9` of
+    /// this process, without a system call of its own.
     ///
-    /// When a durable write fails, the event is dropped unless
-    /// `keep_on_failure` (then it is written with the next write that
-    /// works); buffered events are kept for the next attempt.
+    /// When the journal cannot take it (the disk is full, the file cannot
+    /// grow), the event is dropped if `durable` and not `keep_on_failure`
+    /// (a request that will not be sent); otherwise it is kept and written
+    /// first by the next append or [`Journal::flush`] that works.
     pub fn append(&self, ev: &dyn Record, durable: bool, keep_on_failure: bool) -> io::Result<()> {
-        if durable {
-            let queued = self.enqueue(ev, keep_on_failure)?;
-            return self.commit(queued);
-        }
         self.note_run(&ev.session().run)?;
-        let waiting = with_record(ev, |record| {
-            let mut pending = lock(&self.pending);
-            pending.appended += 1;
-            pending.bytes.extend_from_slice(record);
-            pending.bytes.len()
-        });
-        if waiting >= PENDING_WRITE {
-            self.flush().map(drop)
-        } else {
-            Ok(())
-        }
-    }
-
-    /// Buffers durable `ev` behind everything appended so far; it is
-    /// written by [`Journal::commit`], or by any write that comes first,
-    /// so that durable events queued together share one `write()`.
-    /// `keep_on_failure`: see [`Journal::append`].
-    pub fn enqueue(&self, ev: &dyn Record, keep_on_failure: bool) -> io::Result<Queued> {
-        self.note_run(&ev.session().run)?;
-        Ok(with_record(ev, |record| {
-            let mut pending = lock(&self.pending);
-            pending.appended += 1;
-            let start = pending.bytes.len();
-            pending.bytes.extend_from_slice(record);
-            if !keep_on_failure {
-                let end = pending.bytes.len();
-                pending.drop_on_failure.push(start..end);
+        with_record(ev, |record| {
+            let mut st = lock(&self.state);
+            st.appended += 1;
+            let result = self
+                .write_held(&mut st)
+                .and_then(|()| self.put(&mut st, record));
+            if result.is_err() && (!durable || keep_on_failure) {
+                self.hold(&mut st, record);
             }
-            Queued(pending.batch.clone())
-        }))
+            result
+        })
     }
 
-    /// Returns once `queued` is written (the outcome of the write that
-    /// took it), writing everything buffered if no write has taken it yet.
-    pub fn commit(&self, queued: Queued) -> io::Result<()> {
-        if let Some(outcome) = queued.0.outcome() {
-            return outcome;
+    /// Keeps `record` for the next write that works.
+    fn hold(&self, st: &mut Segment, record: &[u8]) {
+        if st.held.len() + record.len() > HELD_KEEP {
+            if !st.held.is_empty() {
+                tracing::error!(bytes = st.held.len(), dir = %self.dir.display(),
+                    "the audit journal has failed for so long that the events waiting for it are dropped");
+            }
+            st.held = Vec::new();
         }
-        let mut segment = lock_spinning(&self.file);
-        self.commit_locked(&queued, &mut segment)
+        st.held.extend_from_slice(record);
     }
 
-    /// [`Journal::commit`] for a caller that would rather do something
-    /// else than wait while another thread writes: `None` then (that write
-    /// may well take `queued`; try again later).
-    pub fn try_commit(&self, queued: &Queued) -> Option<io::Result<()>> {
-        if let Some(outcome) = queued.0.outcome() {
-            return Some(outcome);
+    /// Writes the records held while the journal failed, in order.
+    fn write_held(&self, st: &mut Segment) -> io::Result<()> {
+        if st.held.is_empty() {
+            return Ok(());
         }
-        let mut segment = match self.file.try_lock() {
-            Ok(segment) => segment,
-            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
-            Err(std::sync::TryLockError::WouldBlock) => return None,
-        };
-        Some(self.commit_locked(queued, &mut segment))
-    }
-
-    fn commit_locked(&self, queued: &Queued, segment: &mut Segment) -> io::Result<()> {
-        // A write finished while this waited for the file.
-        if let Some(outcome) = queued.0.outcome() {
-            return outcome;
-        }
-        // Batches are taken and settled under the file's lock: one not
-        // settled yet is still the one being filled, and this writes it.
-        self.write_pending(segment)?;
-        queued
-            .0
-            .outcome()
-            .unwrap_or_else(|| Err(io::Error::other("a queued audit event was not written")))
-    }
-
-    /// Writes everything buffered; `Ok(true)` when there was something to
-    /// write (so the journal is known to take writes).
-    pub fn flush(&self) -> io::Result<bool> {
-        let mut segment = lock_spinning(&self.file);
-        self.write_pending(&mut segment)
-    }
-
-    /// Writes what `pending` holds with one `write()` and settles the
-    /// batch of durable events in it. On failure, what is buffered goes
-    /// back in front of what was appended meanwhile, but for the durable
-    /// events that must not be kept.
-    fn write_pending(&self, segment: &mut Segment) -> io::Result<bool> {
-        let mut out = std::mem::take(&mut segment.spare);
-        let mut drops = std::mem::take(&mut segment.spare_drops);
-        let batch = {
-            let mut pending = lock(&self.pending);
-            std::mem::swap(&mut out, &mut pending.bytes);
-            std::mem::swap(&mut drops, &mut pending.drop_on_failure);
-            // A batch nobody waits for stays to be filled further.
-            (Arc::strong_count(&pending.batch) > 1).then(|| std::mem::take(&mut pending.batch))
-        };
-        let wrote = !out.is_empty();
-        let result = self.write(segment, &out);
-        if let Some(batch) = batch {
-            let outcome = match &result {
-                Ok(()) => Ok(()),
-                Err(e) => Err((e.kind(), e.to_string())),
-            };
-            let _ = batch.outcome.set(outcome);
+        let held = std::mem::take(&mut st.held);
+        let mut at = 0;
+        let mut result = Ok(());
+        for rec in split(&held, usize::MAX).records {
+            let whole = &held[at..at + 4 + rec.len()];
+            if let Err(e) = self.put(st, whole) {
+                result = Err(e);
+                break;
+            }
+            at += whole.len();
         }
         if result.is_err() {
-            let mut kept = Vec::with_capacity(out.len());
-            let mut at = 0;
-            for r in &drops {
-                kept.extend_from_slice(&out[at..r.start]);
-                at = r.end;
-            }
-            kept.extend_from_slice(&out[at..]);
-            out.clear();
-            let mut pending = lock(&self.pending);
-            let shift = kept.len();
-            kept.extend_from_slice(&pending.bytes);
-            std::mem::swap(&mut kept, &mut pending.bytes);
-            for r in &mut pending.drop_on_failure {
-                *r = r.start + shift..r.end + shift;
-            }
-            if pending.bytes.len() > PENDING_KEEP {
-                tracing::error!(bytes = pending.bytes.len(), dir = %self.dir.display(),
-                    "the audit journal has failed for so long that the events waiting for it are dropped");
-                pending.bytes.clear();
-                pending.drop_on_failure.clear();
-            }
+            let mut rest = held[at..].to_vec();
+            rest.extend_from_slice(&st.held);
+            st.held = rest;
         }
-        out.clear();
-        // One large body must not pin its size for the whole run.
-        if out.capacity() > BUFFER_KEEP {
-            out = Vec::with_capacity(64 << 10);
-        }
-        drops.clear();
-        segment.spare = out;
-        segment.spare_drops = drops;
-        result.map(|()| wrote)
+        result
     }
 
-    /// Test hook: the current segment's handle becomes read-only, so the
-    /// next write fails (EBADF) the way a full disk would.
-    #[cfg(test)]
-    pub fn break_writes(&self) -> io::Result<()> {
-        let mut segment = lock(&self.file);
-        let path = segment_path(&self.dir, segment.number);
-        segment.file = Some(File::open(path)?);
+    /// Copies one record (with its length prefix) to the end of the
+    /// segment: into the mapped window or, unmapped, with one `pwrite()`.
+    fn put(&self, st: &mut Segment, rec: &[u8]) -> io::Result<()> {
+        let at = st.written;
+        if self.mapped {
+            self.window(st, rec.len())?.put(at, rec);
+        } else {
+            let file = self.segment_file(st)?;
+            if let Err(e) = file.write_all_at(rec, at) {
+                // No part of it stays for a reader to take for a record.
+                if file.set_len(at).is_err() {
+                    st.file = None;
+                }
+                return Err(e);
+            }
+        }
+        st.written += rec.len() as u64;
+        st.end = Position {
+            segment: st.number,
+            offset: st.written,
+        };
+        if st.written >= self.segment_bytes {
+            self.next_segment(st);
+        }
         Ok(())
     }
 
-    /// Writes (`write()` calls) so far.
-    pub fn writes(&self) -> u64 {
-        lock(&self.file).writes
+    fn segment_file<'s>(&self, st: &'s mut Segment) -> io::Result<&'s mut File> {
+        if st.file.is_none() {
+            st.file = Some(open_segment(&self.dir, st.number)?);
+        }
+        st.file
+            .as_mut()
+            .ok_or_else(|| io::Error::other("no audit journal segment"))
+    }
+
+    /// A window that holds the next `n` bytes of the segment: the current
+    /// one, or the next part of the segment reserved and mapped.
+    fn window<'s>(&self, st: &'s mut Segment, n: usize) -> io::Result<&'s mut Window> {
+        let at = st.written;
+        if let Some(w) = st.window.take().filter(|w| w.holds(at, n)) {
+            return Ok(st.window.insert(w));
+        }
+        let start = at - at % window::MAP_ALIGN;
+        // No more than the segment takes (it closes past its size).
+        let len = WINDOW_BYTES
+            .min(self.segment_bytes.saturating_sub(start))
+            .max(at - start + n as u64)
+            .div_ceil(window::MAP_ALIGN)
+            * window::MAP_ALIGN;
+        // Zeros only after what is reserved already: before it are records.
+        let (from, to) = (st.reserved.max(start), start + len);
+        let file = self.segment_file(st)?;
+        let mapped = if to > from {
+            reserve(file, from, to - from)
+        } else {
+            Ok(())
+        }
+        .and_then(|()| Window::map(file, start, len as usize));
+        match mapped {
+            Ok(w) => {
+                st.reserved = st.reserved.max(to);
+                Ok(st.window.insert(w))
+            }
+            Err(e) => {
+                // Opened again for the next attempt.
+                st.file = None;
+                Err(e)
+            }
+        }
+    }
+
+    /// Closes the segment (cut to its records) and starts the next, which
+    /// exists before anything is written to it, so that a reader that
+    /// finds it knows this one is complete.
+    fn next_segment(&self, st: &mut Segment) {
+        st.window = None;
+        if let Some(file) = st.file.take() {
+            if let Err(e) = file.set_len(st.written) {
+                // Readers stop at the zeros after the last record.
+                tracing::debug!(error = %e, "could not cut an audit journal segment to its records");
+            }
+        }
+        st.number += 1;
+        st.written = 0;
+        st.reserved = 0;
+        st.file = open_segment(&self.dir, st.number).ok();
+    }
+
+    /// Test hook: appends with one `pwrite()` each, as on a filesystem
+    /// where a mapping is not safe.
+    #[cfg(test)]
+    pub fn without_mapping(mut self) -> Journal {
+        self.mapped = false;
+        self
+    }
+
+    /// Test hook: the segment's mapping is dropped and its handle becomes
+    /// read-only, so the next append fails (EBADF) the way a full disk
+    /// would.
+    #[cfg(test)]
+    pub fn break_writes(&self) -> io::Result<()> {
+        let mut st = lock(&self.state);
+        st.window = None;
+        let path = segment_path(&self.dir, st.number);
+        st.file = Some(File::open(path)?);
+        Ok(())
+    }
+
+    /// Writes the events held while the journal failed; `Ok(true)` when
+    /// there were some (so the journal is known to take writes again).
+    pub fn flush(&self) -> io::Result<bool> {
+        let mut st = lock(&self.state);
+        let held = !st.held.is_empty();
+        self.write_held(&mut st).map(|()| held)
     }
 
     /// Writes the run's line to `runs` before its first event.
@@ -636,56 +598,25 @@ impl Journal {
 
     /// Events appended so far.
     pub fn appended(&self) -> u64 {
-        lock(&self.pending).appended
+        lock(&self.state).appended
     }
 
-    /// Where the last successful write ended: everything appended before
-    /// it is at or before this position.
+    /// The end of the last record written: everything appended before is
+    /// at or before this position.
     pub fn end(&self) -> Position {
-        lock(&self.file).end
+        lock(&self.state).end
     }
+}
 
-    /// Writes `bytes` with one system call (as far as the kernel takes
-    /// them at once).
-    fn write(&self, st: &mut Segment, bytes: &[u8]) -> io::Result<()> {
-        let len = bytes.len();
-        if len == 0 {
-            return Ok(());
+impl Drop for Journal {
+    fn drop(&mut self) {
+        // The segment is cut to its records (a reader stops at the
+        // reserved zeros anyway, e.g. after `kill -9`).
+        let st = self.state.0.get_mut().unwrap_or_else(|p| p.into_inner());
+        st.window = None;
+        if let Some(file) = &st.file {
+            let _ = file.set_len(st.written);
         }
-        if st.torn {
-            st.file = None;
-            st.number += 1;
-            st.written = 0;
-            st.torn = false;
-        }
-        let file = match &mut st.file {
-            Some(f) => f,
-            None => st
-                .file
-                .insert(append_file(&segment_path(&self.dir, st.number))?),
-        };
-        st.writes += 1;
-        if let Err(e) = write_all(file, bytes) {
-            // Undo a partial write, so the segment never holds half a
-            // record followed by whole ones.
-            if file.set_len(st.written).is_err() {
-                st.torn = true;
-            }
-            return Err(e);
-        }
-        st.written += len as u64;
-        st.end = Position {
-            segment: st.number,
-            offset: st.written,
-        };
-        if st.written >= self.segment_bytes {
-            // The next segment exists before anything is written to it, so
-            // a reader that finds it knows this one is complete.
-            st.number += 1;
-            st.written = 0;
-            st.file = append_file(&segment_path(&self.dir, st.number)).ok();
-        }
-        Ok(())
     }
 }
 
@@ -782,6 +713,9 @@ pub struct Tail {
     partial: bool,
     /// Records skipped: cut short at a segment's end, or not decodable.
     skipped: u64,
+    /// Read no further than this (the writer's last record, for a journal
+    /// being written).
+    limit: Option<Position>,
 }
 
 /// How much of a segment one read takes (more for a larger record).
@@ -800,7 +734,14 @@ impl Tail {
             finished,
             partial: false,
             skipped: 0,
+            limit: None,
         }
+    }
+
+    /// Reads no further than `end` ([`Journal::end`], for the journal
+    /// being written: what is past it may still be being copied).
+    pub fn limit(&mut self, end: Position) {
+        self.limit = Some(end);
     }
 
     /// The journal's directory.
@@ -888,21 +829,32 @@ impl Tail {
         let Some((_, file)) = &self.file else {
             return Ok(Vec::new());
         };
-        let size = file.metadata()?.len();
+        let mut size = file.metadata()?.len();
+        match self.limit {
+            Some(end) if end.segment == segment => size = size.min(end.offset),
+            // Started after the writer's last record.
+            Some(end) if end.segment < segment => size = 0,
+            _ => {}
+        }
         let mut want = READ_CHUNK;
         loop {
             let available = size.saturating_sub(self.pos.offset);
             let n = available.min(want as u64) as usize;
             self.buf.resize(n, 0);
             file.read_exact_at(&mut self.buf, self.pos.offset)?;
-            let (records, used, first_len) = split(&self.buf, max);
+            let Split {
+                records,
+                used,
+                first,
+                ended,
+            } = split(&self.buf, max);
             if records.is_empty() {
-                if let Some(len) = first_len.filter(|l| *l as u64 <= available) {
+                if let Some(len) = first.filter(|l| *l as u64 <= available && !ended) {
                     // One record larger than the chunk: read all of it.
                     want = len;
                     continue;
                 }
-                self.partial = available > 0;
+                self.partial = available > 0 && !ended;
                 return Ok(Vec::new());
             }
             let mut entries = Vec::with_capacity(records.len());
@@ -926,7 +878,7 @@ impl Tail {
                     "audit journal records that do not decode were skipped");
             }
             self.pos.offset += used as u64;
-            self.partial = (used as u64) < available;
+            self.partial = !ended && (used as u64) < available;
             if entries.is_empty() {
                 // Only bad records: go on reading after them.
                 continue;
@@ -948,26 +900,44 @@ impl Tail {
     }
 }
 
-/// The complete records at the start of `buf` (at most `max`), the bytes
-/// they take, and the length of the first record whether complete or not
-/// (with its length prefix).
-fn split(buf: &[u8], max: usize) -> (Vec<&[u8]>, usize, Option<usize>) {
-    let mut records = Vec::new();
-    let mut at = 0;
-    let mut first = None;
-    while records.len() < max {
+/// The complete records at the start of `buf` (at most `max`).
+struct Split<'a> {
+    records: Vec<&'a [u8]>,
+    /// The bytes they take.
+    used: usize,
+    /// The length of the first record, complete or not (with its prefix).
+    first: Option<usize>,
+    /// The records end at a zero length: the rest of the segment is
+    /// reserved and not written yet (or was being written when its writer
+    /// died).
+    ended: bool,
+}
+
+fn split(buf: &[u8], max: usize) -> Split<'_> {
+    let mut out = Split {
+        records: Vec::new(),
+        used: 0,
+        first: None,
+        ended: false,
+    };
+    while out.records.len() < max {
+        let at = out.used;
         let Some(head) = buf.get(at..at + 4) else {
             break;
         };
         let len = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize;
-        first.get_or_insert(4 + len);
+        if len == 0 {
+            out.ended = true;
+            break;
+        }
+        out.first.get_or_insert(4 + len);
         let Some(rec) = buf.get(at + 4..at + 4 + len) else {
             break;
         };
-        records.push(rec);
-        at += 4 + len;
+        out.records.push(rec);
+        out.used += 4 + len;
     }
-    (records, at, first)
+    out
 }
 
 /// The event of a record; its run from the journal's `runs` file.

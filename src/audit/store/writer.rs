@@ -1,12 +1,11 @@
 //! The writer: the journal on the caller's thread, and one indexer thread
 //! that turns the journal into the database.
 //!
-//! [`Writer::append_durable`] costs the caller one `write()` to the
-//! journal ([`super::journal`]), and [`Writer::append_durable_batched`]
-//! a share of one (the requests ready at once on a thread are written
-//! together); once either returns, the event survives `kill -9`. The
-//! indexer thread, at the lowest CPU priority so it takes
-//! only what the proxy leaves, reads the journal and does the rest in
+//! [`Writer::append_durable`] costs the caller an encoding and a copy into
+//! the journal's mapped file ([`super::journal`]), no system call; once it
+//! returns, the event survives `kill -9`. The indexer thread, at the
+//! lowest CPU priority so it takes only what the proxy leaves, reads the
+//! journal and does the rest in
 //! large transactions: derived fields, canonical JSON, the per-session hash
 //! chains, zstd, the rows and the search index, and the journal position
 //! reached (in the same transaction, so nothing is indexed twice). While
@@ -74,9 +73,6 @@ pub struct WriterStats {
     /// Transactions that failed (their events stay in the journal and are
     /// indexed again).
     pub failed_batches: u64,
-    /// `write()` calls to the journal (durable events written together
-    /// share one).
-    pub journal_writes: u64,
 }
 
 /// How often the indexer looks at the journal when nobody asks it to.
@@ -200,6 +196,10 @@ impl Writer {
             Journal::create(&root, opts.segment_bytes)
                 .map_err(|source| Error::Create { path: root, source })?,
         );
+        if !journal.mapped() {
+            tracing::info!(dir = %journal.dir().display(),
+                "the audit journal's filesystem is not one hoopctl maps into memory safely (ext4, XFS, tmpfs): each event costs one write()");
+        }
         let shared = Arc::new(Shared {
             failing: Mutex::new(None),
             failing_now: AtomicBool::new(false),
@@ -248,62 +248,26 @@ impl Writer {
         &self.inner.path
     }
 
-    /// Records `ev` without waiting: it is buffered and reaches the
-    /// journal with the next durable event or within a tick.
-    /// `Err(Closed)` after [`Writer::close`]; `Err(Write)` when the
-    /// journal cannot be written (the event stays buffered for the next
-    /// attempt).
+    /// Records `ev`. `Err(Closed)` after [`Writer::close`]; `Err(Write)`
+    /// when the journal cannot take it (it is then kept for the next
+    /// append that works).
     pub fn append(&self, ev: impl Record) -> Result<(), Error> {
         self.write(&ev, false, true)
     }
 
     /// Records `ev` in the journal before returning: once `Ok`, it
     /// survives `kill -9` of this process. What the proxy does before it
-    /// forwards a request. `Err(Write)` when the journal cannot be written;
+    /// forwards a request. `Err(Write)` when the journal cannot take it;
     /// the event is then not recorded at all.
     pub fn append_durable(&self, ev: impl Record) -> Result<(), Error> {
         self.write(&ev, true, false)
     }
 
     /// [`Writer::append_durable`], except that an event the journal cannot
-    /// take now is kept and written with the next write that works (for
+    /// take now is kept and written with the next append that works (for
     /// traffic that goes on while the store fails).
     pub fn append_durable_or_later(&self, ev: impl Record) -> Result<(), Error> {
         self.write(&ev, true, true)
-    }
-
-    /// [`Writer::append_durable`] (or, with `keep_on_failure`,
-    /// [`Writer::append_durable_or_later`]) for a request's task. The
-    /// event is queued when this is called; awaiting lets the other tasks
-    /// that are ready on this thread run and queue theirs, and one
-    /// `write()` then takes them all. Once it returns `Ok`, the event
-    /// survives `kill -9` of this process.
-    pub fn append_durable_batched(
-        &self,
-        ev: impl Record,
-        keep_on_failure: bool,
-    ) -> impl std::future::Future<Output = Result<(), Error>> + Send + '_ {
-        let queued = (!self.inner.closed.load(Ordering::Acquire))
-            .then(|| self.inner.journal.enqueue(&ev, keep_on_failure));
-        async move {
-            let queued = match queued {
-                None => return Err(Error::Closed),
-                Some(Err(e)) => return self.inner.shared.journal_result(&self.inner.path, Err(e)),
-                Some(Ok(queued)) => queued,
-            };
-            let result = loop {
-                // Deferred until this thread has run every task that is
-                // ready; again while another thread writes (rather than
-                // sleep on the lock, this thread serves other requests).
-                tokio::task::yield_now().await;
-                if let Some(result) = self.inner.journal.try_commit(&queued) {
-                    break result;
-                }
-            };
-            self.inner
-                .shared
-                .journal_result(&self.inner.path, result.map(|()| true))
-        }
     }
 
     fn write(&self, ev: &dyn Record, durable: bool, keep: bool) -> Result<(), Error> {
@@ -313,7 +277,7 @@ impl Writer {
         let result = self.inner.journal.append(ev, durable, keep);
         self.inner
             .shared
-            .journal_result(&self.inner.path, result.map(|()| durable))
+            .journal_result(&self.inner.path, result.map(|()| true))
     }
 
     /// Waits until everything recorded before this call is indexed.
@@ -374,12 +338,9 @@ impl Writer {
     }
 
     /// Counters of the indexer (events and transactions committed, largest
-    /// batch, failures) and of the journal (writes).
+    /// batch, failures).
     pub fn stats(&self) -> WriterStats {
-        WriterStats {
-            journal_writes: self.inner.journal.writes(),
-            ..*lock(&self.inner.shared.stats)
-        }
+        *lock(&self.inner.shared.stats)
     }
 
     /// Indexes what is left, removes the journal (when all of it is in the
@@ -570,6 +531,7 @@ fn index_thread(mut ix: Indexer, mut own: Source, journal: Arc<Journal>, shared:
         }
         // A tick that wrote something also tells that the journal works again.
         let _ = shared.journal_result(&ix.path, journal.flush());
+        own.tail.limit(journal.end());
         let appended = journal.appended();
         let busy = appended - seen > BUSY_EVENTS_PER_TICK;
         seen = appended;

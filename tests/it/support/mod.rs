@@ -7,7 +7,7 @@ pub mod gateway;
 pub mod oidc;
 pub mod upstream;
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write as _};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
@@ -276,7 +276,7 @@ pub fn curl_messages(proxy: &Proxy, api_key: &str, prompt: &str) -> (u16, Value,
     })
     .to_string();
     let started = std::time::Instant::now();
-    let out = Command::new("curl")
+    let mut child = Command::new("curl")
         .args(["-sS", "--max-time", "40", "--proxy", &proxy.proxy_url])
         .arg("--cacert")
         .arg(&proxy.ca_cert)
@@ -287,8 +287,9 @@ pub fn curl_messages(proxy: &Proxy, api_key: &str, prompt: &str) -> (u16, Value,
             "anthropic-version: 2023-06-01",
             "-H",
             &format!("x-api-key: {api_key}"),
+            // On stdin: a prompt may be larger than one argument can be.
             "--data-binary",
-            &body,
+            "@-",
             "-w",
             "\n%{http_code}",
             "https://api.anthropic.com/v1/messages",
@@ -297,9 +298,15 @@ pub fn curl_messages(proxy: &Proxy, api_key: &str, prompt: &str) -> (u16, Value,
         .env_remove("https_proxy")
         .env_remove("NO_PROXY")
         .env_remove("no_proxy")
-        .stdin(Stdio::null())
-        .output()
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(body.as_bytes()).unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
     let elapsed = started.elapsed();
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let (json, code) = stdout.rsplit_once('\n').unwrap_or(("", &stdout));

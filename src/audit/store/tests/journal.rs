@@ -71,71 +71,107 @@ fn every_field_reads_back_as_written() {
     assert_eq!(b.data_value(), json!({"host": "h", "port": 443}));
 }
 
+/// A journal that copies into a mapping (where this filesystem allows
+/// it), and one that writes each record with `pwrite()`.
+fn both_kinds(path: &std::path::Path) -> [Journal; 2] {
+    let root = root(path);
+    [
+        Journal::create(&root, journal::SEGMENT_BYTES).unwrap(),
+        Journal::create(&root, journal::SEGMENT_BYTES)
+            .unwrap()
+            .without_mapping(),
+    ]
+}
+
 #[test]
-fn buffered_events_are_written_with_the_next_durable_one_in_order() {
+fn every_event_is_in_the_file_once_appended_in_order() {
+    let (_dir, path) = store();
+    for j in both_kinds(&path) {
+        let s = session(&run("run-order"), Some("a"));
+        let mut tail = Tail::new(j.dir(), Position::START, false);
+        assert!(read_all(&mut tail).is_empty());
+        for n in 1..=3 {
+            j.append(&request(&s, n), n == 2, false).unwrap();
+            // Read through the file by another handle, not from memory.
+            assert_eq!(numbers(&read_all(&mut tail)), [n as u64]);
+            assert_eq!(tail.position(), j.end());
+        }
+        let seg = j.dir().join("00000001.seg");
+        let size = std::fs::metadata(&seg).unwrap().len();
+        if j.mapped() {
+            // The rest of the window is reserved: zeros the reader stops at.
+            assert!(size > j.end().offset, "{size}");
+        } else {
+            assert_eq!(size, j.end().offset);
+        }
+        drop(j);
+        // Closed: the segment is cut to its records.
+        assert_eq!(
+            std::fs::metadata(&seg).unwrap().len(),
+            tail.position().offset
+        );
+    }
+}
+
+#[test]
+fn appends_go_through_a_mapping_on_this_filesystem() {
+    let (_dir, path) = store();
+    let root = root(&path);
+    let j = Journal::create(&root, journal::SEGMENT_BYTES).unwrap();
+    // What the tests here run on (ext4, XFS or tmpfs); the other kind of
+    // filesystem is covered by `without_mapping`.
+    let fs = std::process::Command::new("stat")
+        .args(["-f", "-c", "%T"])
+        .arg(&root)
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    let expected = ["ext2/ext3", "xfs", "tmpfs"].contains(&fs.as_str());
+    assert_eq!(j.mapped(), expected, "{fs}");
+}
+
+#[test]
+fn a_reader_with_a_limit_reads_no_further() {
     let (_dir, path) = store();
     let j = Journal::create(&root(&path), journal::SEGMENT_BYTES).unwrap();
-    let s = session(&run("run-order"), Some("a"));
-    let mut tail = Tail::new(j.dir(), Position::START, false);
-    j.append(&request(&s, 1), false, true).unwrap();
-    assert!(read_all(&mut tail).is_empty(), "buffered, not yet written");
-    assert_eq!(j.end(), Position::START);
+    let s = session(&run("run-limit"), Some("a"));
+    j.append(&request(&s, 1), true, false).unwrap();
+    let end = j.end();
     j.append(&request(&s, 2), true, false).unwrap();
-    assert_eq!(numbers(&read_all(&mut tail)), [1, 2]);
-    assert_eq!(tail.position(), j.end());
-    j.append(&request(&s, 3), false, true).unwrap();
-    j.flush().unwrap();
-    assert_eq!(read_all(&mut tail)[0].data_value()["n"], 3);
-}
-
-#[test]
-fn durable_events_queued_together_are_written_with_one_write_in_order() {
-    let (_dir, path) = store();
-    let j = Journal::create(&root(&path), journal::SEGMENT_BYTES).unwrap();
-    let s = session(&run("run-batch"), Some("a"));
     let mut tail = Tail::new(j.dir(), Position::START, false);
-    j.append(&request(&s, 0), false, true).unwrap();
-    let queued: Vec<_> = (1..=5)
-        .map(|n| j.enqueue(&request(&s, n), n % 2 == 0).unwrap())
-        .collect();
-    assert!(read_all(&mut tail).is_empty(), "queued, not yet written");
-    let writes = j.writes();
-    for q in queued {
-        j.commit(q).unwrap();
-    }
-    assert_eq!(j.writes(), writes + 1, "the first commit wrote them all");
-    assert_eq!(numbers(&read_all(&mut tail)), [0, 1, 2, 3, 4, 5]);
-    // Nothing waits for the next one: committing it writes it alone.
-    let q = j.enqueue(&request(&s, 6), false).unwrap();
-    j.commit(q).unwrap();
-    assert_eq!(j.writes(), writes + 2);
-    assert_eq!(numbers(&read_all(&mut tail)), [6]);
+    tail.limit(end);
+    assert_eq!(numbers(&read_all(&mut tail)), [1]);
+    tail.limit(j.end());
+    assert_eq!(numbers(&read_all(&mut tail)), [2]);
 }
 
 #[test]
-fn a_failed_write_fails_every_durable_event_in_it_and_keeps_only_what_may_be_kept() {
+fn while_the_journal_fails_durable_events_are_refused_and_the_rest_kept_in_order() {
     let (_dir, path) = store();
-    let j = Journal::create(&root(&path), journal::SEGMENT_BYTES).unwrap();
-    let s = session(&run("run-batch-fail"), Some("a"));
-    j.append(&request(&s, 1), false, true).unwrap();
-    // Fail-closed requests: refused, so never recorded.
-    let refused: Vec<_> = [2, 3]
-        .map(|n| j.enqueue(&request(&s, n), false).unwrap())
-        .into();
-    // A fail-open request: sent anyway, so recorded once writes work.
-    let kept = j.enqueue(&request(&s, 4), true).unwrap();
-    j.append(&request(&s, 5), false, true).unwrap();
-    j.break_writes().unwrap();
-    let writes = j.writes();
-    for q in refused {
-        assert!(j.commit(q).is_err());
+    for j in both_kinds(&path) {
+        let s = session(&run("run-fail"), Some("a"));
+        j.append(&request(&s, 1), false, true).unwrap();
+        // 2, 3: fail-closed requests, refused, so never recorded. 4: a
+        // fail-open request, sent anyway; 5: an answer. Both are kept.
+        for (n, durable, keep) in [
+            (2, true, false),
+            (3, true, false),
+            (4, true, true),
+            (5, false, true),
+        ] {
+            j.break_writes().unwrap();
+            assert!(j.append(&request(&s, n), durable, keep).is_err(), "{n}");
+        }
+        let mut tail = Tail::new(j.dir(), Position::START, false);
+        assert_eq!(numbers(&read_all(&mut tail)), [1]);
+        // The journal works again: what was kept comes first, in order.
+        j.break_writes().unwrap();
+        assert!(j.flush().is_err());
+        assert!(j.flush().unwrap(), "kept events were written");
+        assert!(!j.flush().unwrap(), "nothing left to write");
+        j.append(&request(&s, 6), true, false).unwrap();
+        assert_eq!(numbers(&read_all(&mut tail)), [4, 5, 6]);
     }
-    assert!(j.commit(kept).is_err(), "its write failed as well");
-    assert_eq!(j.writes(), writes + 1, "one write failed for all of them");
-    let q = j.enqueue(&request(&s, 6), false).unwrap();
-    j.commit(q).unwrap();
-    let got = read_all(&mut Tail::new(j.dir(), Position::START, false));
-    assert_eq!(numbers(&got), [1, 4, 5, 6]);
 }
 
 #[test]
@@ -185,28 +221,56 @@ fn segments_roll_over_and_are_deleted_once_read() {
     assert_eq!(batch.len() + rest.len(), 60);
 }
 
+/// A closed journal's first segment, to add bytes to by hand.
+fn closed_segment(j: Journal) -> PathBuf {
+    let seg = j.dir().join("00000001.seg");
+    drop(j);
+    seg
+}
+
 #[test]
 fn a_record_cut_short_waits_while_its_writer_lives_and_is_skipped_after() {
     let (_dir, path) = store();
     let j = Journal::create(&root(&path), journal::SEGMENT_BYTES).unwrap();
     let s = session(&run("run-torn"), Some("a"));
     j.append(&request(&s, 1), true, false).unwrap();
-    // Half of a record, as a process killed inside write() leaves it.
+    let dir = j.dir().to_path_buf();
+    // Half of a record at the end of the file (a journal of an earlier
+    // hoopctl, written with `write()`, whose process was killed inside it).
     let mut rec = Vec::new();
     journal::encode(&request(&s, 2), &mut rec);
-    let seg = j.dir().join("00000001.seg");
     std::fs::OpenOptions::new()
         .append(true)
-        .open(&seg)
+        .open(closed_segment(j))
         .unwrap()
         .write_all(&rec[..rec.len() / 2])
         .unwrap();
-    let mut live = Tail::new(j.dir(), Position::START, false);
+    let mut live = Tail::new(&dir, Position::START, false);
     assert_eq!(read_all(&mut live).len(), 1);
     assert_eq!(live.skipped(), 0, "a live writer may be finishing it");
-    let mut gone = Tail::new(j.dir(), Position::START, true);
+    let mut gone = Tail::new(&dir, Position::START, true);
     assert_eq!(read_all(&mut gone).len(), 1);
     assert_eq!(gone.skipped(), 1);
+}
+
+#[test]
+fn a_record_its_writer_died_copying_has_no_length_and_ends_the_records() {
+    let (_dir, path) = store();
+    let j = Journal::create(&root(&path), journal::SEGMENT_BYTES).unwrap();
+    let s = session(&run("run-copying"), Some("a"));
+    j.append(&request(&s, 1), true, false).unwrap();
+    // What a process killed while copying a record leaves in the reserved
+    // zeros: all of it but its length, which is copied last.
+    let mut rec = Vec::new();
+    journal::encode(&request(&s, 2), &mut rec);
+    let seg = std::fs::OpenOptions::new()
+        .write(true)
+        .open(j.dir().join("00000001.seg"))
+        .unwrap();
+    std::os::unix::fs::FileExt::write_all_at(&seg, &rec[4..], j.end().offset + 4).unwrap();
+    let mut gone = Tail::new(j.dir(), Position::START, true);
+    assert_eq!(numbers(&read_all(&mut gone)), [1]);
+    assert_eq!(gone.skipped(), 0, "zeros are not a record");
 }
 
 #[test]
@@ -215,18 +279,55 @@ fn a_record_that_does_not_decode_is_skipped_and_reading_goes_on() {
     let j = Journal::create(&root(&path), journal::SEGMENT_BYTES).unwrap();
     let s = session(&run("run-bad"), Some("a"));
     j.append(&request(&s, 1), true, false).unwrap();
-    let seg = j.dir().join("00000001.seg");
-    let mut f = std::fs::OpenOptions::new().append(true).open(&seg).unwrap();
-    // A whole record whose kind does not exist.
+    let dir = j.dir().to_path_buf();
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(closed_segment(j))
+        .unwrap();
+    // A whole record whose kind does not exist, then a good one.
     f.write_all(&[
         17, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 4, 0, 0, 0, b'n', b'o', b'p', b'e', 0,
     ])
     .unwrap();
+    let mut rec = Vec::new();
+    journal::encode(&request(&s, 2), &mut rec);
+    f.write_all(&rec).unwrap();
     drop(f);
-    j.append(&request(&s, 2), true, false).unwrap();
-    let mut tail = Tail::new(j.dir(), Position::START, false);
+    let mut tail = Tail::new(&dir, Position::START, false);
     assert_eq!(numbers(&read_all(&mut tail)), [1, 2]);
     assert_eq!(tail.skipped(), 1);
+}
+
+#[test]
+fn a_journal_whose_writer_was_killed_is_read_up_to_its_reserved_zeros() {
+    let (_dir, path) = store();
+    let root = root(&path);
+    let s = session(&run("run-killed"), Some("agent-killed"));
+    let j = Journal::create(&root, journal::SEGMENT_BYTES).unwrap();
+    for n in 0..5 {
+        j.append(&request(&s, n), true, false).unwrap();
+    }
+    // The files as `kill -9` leaves them (nothing cut, nothing unlocked),
+    // copied while the writer lives, under a journal id of their own.
+    let killed = root.join("00000000deadbeef");
+    std::fs::create_dir_all(&killed).unwrap();
+    for f in ["lock", "runs", "00000001.seg"] {
+        std::fs::copy(j.dir().join(f), killed.join(f)).unwrap();
+    }
+    let seg = std::fs::metadata(killed.join("00000001.seg"))
+        .unwrap()
+        .len();
+    assert!(seg > j.end().offset, "the copy keeps the reserved zeros");
+    assert_eq!(recover(&path).unwrap(), 5);
+    assert!(!killed.exists());
+    let reader = Reader::open(&path).unwrap();
+    let stored: Vec<u64> = reader
+        .events(&s.id())
+        .unwrap()
+        .iter()
+        .map(|e| e.data["n"].as_u64().unwrap())
+        .collect();
+    assert_eq!(stored, [0, 1, 2, 3, 4]);
 }
 
 #[test]
