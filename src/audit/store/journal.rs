@@ -36,8 +36,9 @@
 //! agent session\*, user agent\*, request id\*, data (JSON), text\*,
 //! body\* (\* = present when its flag bit is set). The length is copied
 //! last: a zero length ends a segment's records (the reserved rest, or a
-//! record its writer died copying). A record cut short (a journal written
-//! by `write()` calls, as before) also ends a segment for the reader.
+//! record its writer died copying). A record cut short at the end of a
+//! file (a failed `pwrite()`, or a journal of an earlier hoopctl) also
+//! ends a segment for the reader.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};

@@ -56,6 +56,16 @@ pub(super) fn request(s: &SessionRef, n: usize) -> Event {
     ev
 }
 
+/// The `n` of each stored event of `session` made by [`request`], in order.
+pub(super) fn stored_numbers(reader: &Reader, session: &SessionRef) -> Vec<u64> {
+    reader
+        .events(&session.id())
+        .unwrap()
+        .iter()
+        .map(|e| e.data["n"].as_u64().unwrap())
+        .collect()
+}
+
 /// Writes `n` requests into one session and returns the store's reader
 /// and the session id.
 pub(super) fn filled(path: &std::path::Path, n: usize) -> String {

@@ -198,7 +198,7 @@ impl Writer {
         );
         if !journal.mapped() {
             tracing::info!(dir = %journal.dir().display(),
-                "the audit journal's filesystem is not one hoopctl maps into memory safely (ext4, XFS, tmpfs): each event costs one write()");
+                "the audit journal's filesystem is not one hoopctl maps into memory safely (ext4, XFS, tmpfs): each event costs one pwrite()");
         }
         let shared = Arc::new(Shared {
             failing: Mutex::new(None),
@@ -529,7 +529,8 @@ fn index_thread(mut ix: Indexer, mut own: Source, journal: Arc<Journal>, shared:
                     .map_err(Error::from),
             );
         }
-        // A tick that wrote something also tells that the journal works again.
+        // Events held while the journal failed are written at the latest
+        // here; that also tells that the journal works again.
         let _ = shared.journal_result(&ix.path, journal.flush());
         own.tail.limit(journal.end());
         let appended = journal.appended();

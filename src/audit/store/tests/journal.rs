@@ -321,13 +321,7 @@ fn a_journal_whose_writer_was_killed_is_read_up_to_its_reserved_zeros() {
     assert_eq!(recover(&path).unwrap(), 5);
     assert!(!killed.exists());
     let reader = Reader::open(&path).unwrap();
-    let stored: Vec<u64> = reader
-        .events(&s.id())
-        .unwrap()
-        .iter()
-        .map(|e| e.data["n"].as_u64().unwrap())
-        .collect();
-    assert_eq!(stored, [0, 1, 2, 3, 4]);
+    assert_eq!(stored_numbers(&reader, &s), [0, 1, 2, 3, 4]);
 }
 
 #[test]
