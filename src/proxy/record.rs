@@ -183,8 +183,6 @@ pub fn egress(
 /// each of `threads` threads at once, into a store in `dir`. Returns
 /// nanoseconds of wall time per request, averaged over the threads.
 pub fn bench_recording(dir: &std::path::Path, n: usize, threads: usize) -> Result<f64, String> {
-    use std::sync::Arc;
-
     use crate::audit::event::RunMeta;
     use crate::audit::recorder::Recorder;
     use crate::audit::store::{Writer, WriterOptions};
@@ -200,7 +198,7 @@ pub fn bench_recording(dir: &std::path::Path, n: usize, threads: usize) -> Resul
         user: None,
         hoopctl_version: env!("CARGO_PKG_VERSION").into(),
     };
-    let recorder = Arc::new(Recorder::new(writer.clone(), run, false));
+    let recorder = Recorder::new(writer.clone(), run, false);
     let mut h = HeaderMap::new();
     for (name, value) in [
         ("user-agent", "hoopctl-relay-bench/1"),

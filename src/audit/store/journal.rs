@@ -5,9 +5,9 @@
 //! request is forwarded. Appending copies the encoded event into a shared
 //! mapping of the segment file ([`Journal::append`]): once copied it is in
 //! the kernel's page cache and survives `kill -9` of hoopctl, with no
-//! system call and no wait. The file's space is reserved ahead
-//! (`fallocate`, a window at a time), so a full disk or a file-size limit
-//! shows as an error when a window is reserved, never as a lost event.
+//! system call and no wait. The file's space is reserved ahead (zeros
+//! written, a window at a time), so a full disk or a file-size limit shows
+//! as an error when a window is reserved, never as a lost event.
 //! Turning the journal into the searchable store (derived fields,
 //! canonical JSON, hash chain, zstd, SQLite, FTS) is the indexer's job
 //! ([`super::writer`]) on a low-priority thread, so a request pays for
@@ -508,12 +508,8 @@ impl Journal {
         // Zeros only after what is reserved already: before it are records.
         let (from, to) = (st.reserved.max(start), start + len);
         let file = self.segment_file(st)?;
-        let mapped = if to > from {
-            reserve(file, from, to - from)
-        } else {
-            Ok(())
-        }
-        .and_then(|()| Window::map(file, start, len as usize));
+        let mapped = reserve(file, from, to.saturating_sub(from))
+            .and_then(|()| Window::map(file, start, len as usize));
         match mapped {
             Ok(w) => {
                 st.reserved = st.reserved.max(to);
@@ -531,13 +527,7 @@ impl Journal {
     /// exists before anything is written to it, so that a reader that
     /// finds it knows this one is complete.
     fn next_segment(&self, st: &mut Segment) {
-        st.window = None;
-        if let Some(file) = st.file.take() {
-            if let Err(e) = file.set_len(st.written) {
-                // Readers stop at the zeros after the last record.
-                tracing::debug!(error = %e, "could not cut an audit journal segment to its records");
-            }
-        }
+        st.close();
         st.number += 1;
         st.written = 0;
         st.reserved = 0;
@@ -611,12 +601,23 @@ impl Journal {
 
 impl Drop for Journal {
     fn drop(&mut self) {
-        // The segment is cut to its records (a reader stops at the
-        // reserved zeros anyway, e.g. after `kill -9`).
-        let st = self.state.0.get_mut().unwrap_or_else(|p| p.into_inner());
-        st.window = None;
-        if let Some(file) = &st.file {
-            let _ = file.set_len(st.written);
+        self.state
+            .0
+            .get_mut()
+            .unwrap_or_else(|p| p.into_inner())
+            .close();
+    }
+}
+
+impl Segment {
+    /// Unmaps the segment and cuts its file to its records (a reader stops
+    /// at the reserved zeros anyway, e.g. after `kill -9`).
+    fn close(&mut self) {
+        self.window = None;
+        if let Some(file) = self.file.take() {
+            if let Err(e) = file.set_len(self.written) {
+                tracing::debug!(error = %e, "could not cut an audit journal segment to its records");
+            }
         }
     }
 }

@@ -5,9 +5,9 @@
 //! the journal's mapped file ([`super::journal`]), no system call; once it
 //! returns, the event survives `kill -9`. The indexer thread, at the
 //! lowest CPU priority so it takes only what the proxy leaves, reads the
-//! journal and does the rest in
-//! large transactions: derived fields, canonical JSON, the per-session hash
-//! chains, zstd, the rows and the search index, and the journal position
+//! journal and does the rest in large transactions: derived fields,
+//! canonical JSON, the per-session hash chains, zstd, the rows and the
+//! search index, and the journal position
 //! reached (in the same transaction, so nothing is indexed twice). While
 //! the proxy is busy (more than [`BUSY_EVENTS_PER_TICK`] events in a tick,
 //! far beyond what agents make) indexing waits, for at most [`MAX_DEFER`],

@@ -84,11 +84,11 @@ pub const MAP_ALIGN: u64 = 64 << 10;
 /// `ulimit -f`, EROFS). Written, not `fallocate`d: the pages are then in
 /// the page cache already, and copying into them costs no read.
 pub fn reserve(file: &File, offset: u64, len: u64) -> io::Result<()> {
-    let zeros = vec![0u8; 64 << 10];
+    static ZEROS: [u8; 64 << 10] = [0; 64 << 10];
     let mut at = offset;
     while at < offset + len {
-        let n = (offset + len - at).min(zeros.len() as u64) as usize;
-        file.write_all_at(&zeros[..n], at)?;
+        let n = (offset + len - at).min(ZEROS.len() as u64) as usize;
+        file.write_all_at(&ZEROS[..n], at)?;
         at += n as u64;
     }
     Ok(())
