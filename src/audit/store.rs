@@ -118,6 +118,9 @@ pub enum Error {
     Query { query: String, message: String },
     #[error("cannot compress an event body: {0}")]
     Compress(#[source] std::io::Error),
+    /// The store file or its directory cannot be trusted (see `paths`).
+    #[error(transparent)]
+    Unsafe(#[from] crate::paths::Error),
     /// For callers of [`Reader::export`]: their sink failed.
     #[error("cannot write the output: {0}")]
     Output(#[source] std::io::Error),
