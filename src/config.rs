@@ -37,7 +37,7 @@ pub enum Error {
     Write { path: PathBuf, source: io::Error },
     #[error("could not generate a proxy secret")]
     Random,
-    #[error("{0}")]
+    #[error(transparent)]
     Unsafe(#[from] paths::Error),
 }
 

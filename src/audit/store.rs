@@ -142,7 +142,7 @@ pub enum Error {
         event_id: i64,
     },
     /// The store file or its directory cannot be trusted (see `paths`).
-    #[error("{0}")]
+    #[error(transparent)]
     Unsafe(#[from] crate::paths::Error),
     /// For callers of [`Reader::export`]: their sink failed.
     #[error("cannot write the output: {0}")]

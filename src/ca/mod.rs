@@ -45,7 +45,7 @@ pub enum Error {
     NotCovered { host: String, permitted: String },
     #[error("could not generate a certificate: {0}")]
     Generate(#[from] rcgen::Error),
-    #[error("{0}")]
+    #[error(transparent)]
     Dir(#[from] paths::Error),
 }
 
@@ -408,6 +408,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(cert_path(dir.path()), "garbage").unwrap();
         std::fs::write(key_path(dir.path()), "garbage").unwrap();
+        // Private, as hoopctl writes it: the contents are what is wrong.
+        std::fs::set_permissions(
+            key_path(dir.path()),
+            std::os::unix::fs::PermissionsExt::from_mode(0o600),
+        )
+        .unwrap();
         let err = Ca::load(dir.path()).err().unwrap().to_string();
         assert!(err.contains("ca rotate"), "{err}");
     }
