@@ -12,9 +12,11 @@
 //!   subdirectories) directory owned by another user, or writable by
 //!   group/others, is refused: whoever can write there can plant the CA
 //!   key, a config or the record. Readable is fine: the files in it
-//!   protect themselves. Checked as far as hoopctl's own directory, not
-//!   above it (a 1777 `/tmp` holding it is fine: its sticky bit keeps
-//!   others from renaming what is ours).
+//!   protect themselves. Above hoopctl's own directories only what could
+//!   replace them is refused ([`check_ancestors`]): an ancestor owned by
+//!   another user (root aside), or writable by group/others without the
+//!   sticky bit (a 1777 `/tmp` holding them is fine: others cannot
+//!   rename what is ours there).
 //! - The runtime directory (sockets, proxy state) must be ours, a real
 //!   directory (not a symbolic link) and have no group/other bits at all.
 //! - Files that hold secrets (the CA key, `config.toml` once it holds a
@@ -121,6 +123,9 @@ impl Dirs {
         check_path(&self.config, Trust::Dir)?;
         check_path(&self.data, Trust::Dir)?;
         check_path(&self.runtime, Trust::RuntimeDir)?;
+        for dir in [&self.config, &self.data, &self.runtime] {
+            check_ancestors(dir)?;
+        }
         Ok(())
     }
 
@@ -281,6 +286,55 @@ pub fn check_path(path: &Path, trust: Trust) -> Result<bool, Error> {
             source,
         }),
     }
+}
+
+/// The directories above one of hoopctl's own: whoever may rename
+/// entries in one of them can swap hoopctl's directory for their own. An
+/// ancestor must belong to us or to root, and must not be writable by
+/// group/others unless it has the sticky bit (like `/tmp`, whose entries
+/// only their owner can rename). Missing ancestors are skipped (they are
+/// created 0700).
+pub fn check_ancestors(dir: &Path) -> Result<(), Error> {
+    let me = me();
+    for ancestor in dir.ancestors().skip(1) {
+        if ancestor.as_os_str().is_empty() {
+            continue;
+        }
+        let meta = match fs::metadata(ancestor) {
+            Ok(m) => m,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(source) => {
+                return Err(Error::Open {
+                    path: ancestor.to_path_buf(),
+                    source,
+                })
+            }
+        };
+        let (owner, mode) = (meta.uid(), meta.mode() & 0o7777);
+        let q = quoted(ancestor);
+        let held = dir.display();
+        if owner != me && owner != 0 {
+            return Err(unsafe_path(
+                ancestor,
+                format!(
+                    "(which holds {held}) is owned by uid {owner}, who could replace what hoopctl \
+                     keeps there"
+                ),
+                format!("chown {me} {q}, or choose another place with HOOPCTL_CONFIG_DIR / HOOPCTL_DATA_DIR / HOOPCTL_RUNTIME_DIR"),
+            ));
+        }
+        if mode & 0o022 != 0 && mode & 0o1000 == 0 {
+            return Err(unsafe_path(
+                ancestor,
+                format!(
+                    "(which holds {held}) is writable by group/others without the sticky bit \
+                     (mode {mode:04o}), so they could replace it"
+                ),
+                format!("chmod go-w {q}"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Opens an existing file for reading without following a link
@@ -499,6 +553,30 @@ mod tests {
             );
         }
         assert!(!check_path(&dir.path().join("missing"), Trust::RuntimeDir).unwrap());
+    }
+
+    #[test]
+    fn an_ancestor_others_can_write_is_refused_unless_sticky() {
+        let dir = tempfile::tempdir().unwrap();
+        let parent = dir.path().join("shared");
+        let data = parent.join("hoopctl").join("data");
+        ensure_dir(&data).unwrap();
+        check_ancestors(&data).unwrap();
+        set_mode(&parent, 0o777);
+        let err = check_ancestors(&data).unwrap_err().to_string();
+        assert!(
+            err.contains("is writable by group/others without the sticky bit (mode 0777)")
+                && err.contains("run: chmod go-w '"),
+            "{err}"
+        );
+        // Sticky like /tmp: others cannot rename what is ours.
+        set_mode(&parent, 0o1777);
+        check_ancestors(&data).unwrap();
+        if me() == 0 {
+            nix::unistd::chown(&parent, Some(nix::unistd::Uid::from_raw(1001)), None).unwrap();
+            let err = check_ancestors(&data).unwrap_err().to_string();
+            assert!(err.contains("is owned by uid 1001"), "{err}");
+        }
     }
 
     #[test]

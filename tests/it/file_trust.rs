@@ -80,6 +80,21 @@ fn directories_open_to_others_are_refused_with_the_chmod_to_run() {
 }
 
 #[test]
+fn a_parent_others_could_swap_the_directories_in_is_refused_unless_sticky() {
+    let env = Env::new();
+    set_mode(env.dir.path(), 0o777);
+    let err = refused(&env, &["sessions", "list"]);
+    assert!(
+        err.contains("is writable by group/others without the sticky bit (mode 0777)")
+            && err.contains(&format!("run: chmod go-w {}", quoted(env.dir.path()))),
+        "{err}"
+    );
+    // Sticky, like /tmp: fine.
+    set_mode(env.dir.path(), 0o1777);
+    env.run_ok(&["sessions", "list"]);
+}
+
+#[test]
 fn a_directory_owned_by_someone_else_is_refused_with_the_chown_to_run() {
     if !nix::unistd::geteuid().is_root() {
         eprintln!("skipped: only root can give a directory away");
