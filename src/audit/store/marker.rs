@@ -31,7 +31,7 @@ pub const MARKER_EVERY: Duration = Duration::from_secs(2);
 pub const MARKER_MAX_BYTES: usize = 4096;
 
 /// What the marker says.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Marker {
     /// Writers (proxy runs) started on this store.
     pub runs: u64,
@@ -39,6 +39,11 @@ pub struct Marker {
     pub event_id: i64,
     /// When the marker was last written (ms since the epoch).
     pub updated_at_ms: i64,
+    /// Set when a writer started on a store already behind the marker,
+    /// and kept: new runs filling a replaced store back up past the old
+    /// high-water mark must not hide that the earlier record was lost.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lost: Option<String>,
 }
 
 /// The marker of the store at `db` (`audit.db` → `audit.marker`).
@@ -92,12 +97,18 @@ pub fn high_water(conn: &Connection) -> rusqlite::Result<i64> {
 pub fn run_started(db: &Path, conn: &Connection) -> Result<(), Error> {
     let old = read(db)?.unwrap_or_default();
     let stored = high_water(conn)?;
+    let lost = old.lost.clone().or_else(|| {
+        let why = behind_by(stored, old.event_id)?;
+        tracing::warn!(store = %db.display(), "the audit store {why}; `hoopctl sessions verify` reports it");
+        Some(why)
+    });
     write(
         db,
         &Marker {
             runs: old.runs.saturating_add(1),
             event_id: old.event_id.max(stored),
             updated_at_ms: crate::audit::event::now_ms(),
+            lost,
         },
     )
 }
@@ -114,6 +125,7 @@ pub fn advance(db: &Path, event_id: i64) -> Result<(), Error> {
             runs: old.runs.max(1),
             event_id,
             updated_at_ms: crate::audit::event::now_ms(),
+            lost: old.lost,
         },
     )
 }
@@ -159,14 +171,21 @@ pub fn inspect(db: &Path) -> Result<Found, Error> {
 /// The store (open as `conn`) against its marker: `Some(why)` when it
 /// ends below what the marker knows was committed.
 pub fn behind(conn: &Connection, marker: &Marker) -> Result<Option<String>, Error> {
-    let stored = high_water(conn)?;
-    Ok((stored < marker.event_id).then(|| {
+    if let Some(lost) = &marker.lost {
+        return Ok(Some(format!(
+            "was found behind its marker by a later run: it {lost}"
+        )));
+    }
+    Ok(behind_by(high_water(conn)?, marker.event_id))
+}
+
+fn behind_by(stored: i64, known: i64) -> Option<String> {
+    (stored < known).then(|| {
         format!(
-            "ends at event #{stored}, but events up to #{} were recorded (it was truncated, \
-             emptied or replaced by an older copy)",
-            marker.event_id
+            "ends at event #{stored}, but events up to #{known} were recorded (it was truncated, \
+             emptied or replaced by an older copy)"
         )
-    }))
+    })
 }
 
 #[cfg(test)]
@@ -193,6 +212,19 @@ mod tests {
         );
         std::fs::remove_file(&db).unwrap();
         assert!(matches!(inspect(&db).unwrap(), Found::Gone { why, .. } if why == "is missing"));
+        // A run started on a store behind the marker: kept as lost, even
+        // once new events pass the old mark.
+        let conn = super::super::open(&db).unwrap();
+        run_started(&db, &conn).unwrap();
+        advance(&db, 50).unwrap();
+        let m = read(&db).unwrap().unwrap();
+        assert_eq!((m.runs, m.event_id), (2, 50));
+        let why = behind(&conn, &m).unwrap().unwrap();
+        assert!(
+            why.contains("ends at event #0, but events up to #5"),
+            "{why}"
+        );
+        drop(conn);
         // The marker is private, and an oversized one is refused.
         let mode = std::os::unix::fs::PermissionsExt::mode(
             &std::fs::metadata(path(&db)).unwrap().permissions(),
