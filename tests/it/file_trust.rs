@@ -364,3 +364,45 @@ fn secret_query_values_never_reach_the_record() {
     );
     assert!(!export.contains(secret));
 }
+
+#[test]
+fn journals_in_a_directory_others_can_write_are_not_read() {
+    let env = Env::new();
+    let db = env.path("data/audit.db");
+    drop(hoopctl::audit::store::open(&db).unwrap());
+    let journals = env.path("data/audit.journal");
+    std::fs::create_dir_all(&journals).unwrap();
+    set_mode(&journals, 0o777);
+    // Reading the store goes on without them, and says so.
+    let out = run(&env, &["sessions", "list"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "warning: {} is writable by group/others (mode 0777); run: chmod 700",
+            journals.display()
+        )),
+        "{err}"
+    );
+    // A proxy does not record into it (with `audit.fail_closed` unset it
+    // runs unrecorded and says so).
+    let out = run(
+        &env,
+        &[
+            "connect",
+            "claude-code",
+            "--direct",
+            "--listen",
+            "127.0.0.1:0",
+            "--",
+            "true",
+        ],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "{} is writable by group/others (mode 0777)",
+            journals.display()
+        )) && err.contains("this run is not recorded"),
+        "{err}"
+    );
+}

@@ -170,6 +170,8 @@ fn checkpointer(path: PathBuf, stop: mpsc::Receiver<()>) {
 /// into the store at `path`; returns how many events that added. What a
 /// reader runs first, so that it sees everything that was recorded.
 pub fn recover(path: &Path) -> Result<u64, Error> {
+    // Journals are only read from a directory nobody else can plant in.
+    crate::paths::check_path(&journal::root(path), crate::paths::Trust::Dir)?;
     let orphans = journal::orphans(&journal::root(path));
     if orphans.is_empty() {
         return Ok(0);
