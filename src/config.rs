@@ -3,6 +3,13 @@
 //! Owns: the file format of `config.toml` and saving it (0600, atomic,
 //! since a profile keeps its stable proxy secret here). Must not: read
 //! the environment or decide defaults that belong to a command.
+//!
+//! Loading trusts the file only as [`crate::paths`] allows: it is opened
+//! without following a link and must be ours and not writable by
+//! group/others (whoever can write it chooses the upstream and the
+//! policy); once it holds a proxy secret it must not be readable by
+//! group/others either. A hand-written `config.toml` without secrets may
+//! stay 0644.
 
 use std::collections::BTreeMap;
 use std::io;
@@ -30,6 +37,8 @@ pub enum Error {
     Write { path: PathBuf, source: io::Error },
     #[error("could not generate a proxy secret")]
     Random,
+    #[error(transparent)]
+    Unsafe(#[from] paths::Error),
 }
 
 /// The whole file.
@@ -84,20 +93,26 @@ pub struct Profile {
 impl Config {
     /// Loads `path`; a missing file is an empty configuration.
     pub fn load(path: &Path) -> Result<Self, Error> {
-        let text = match std::fs::read_to_string(path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Self::default()),
-            Err(source) => {
-                return Err(Error::Read {
-                    path: path.to_path_buf(),
-                    source,
-                })
-            }
+        let Some(mut file) = paths::open_read(path, paths::Trust::Public)? else {
+            return Ok(Self::default());
         };
-        toml::from_str(&text).map_err(|source| Error::Parse {
+        let mut text = String::new();
+        io::Read::read_to_string(&mut file, &mut text).map_err(|source| Error::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let config: Self = toml::from_str(&text).map_err(|source| Error::Parse {
             path: path.to_path_buf(),
             source: Box::new(source),
-        })
+        })?;
+        if config.profiles.values().any(|p| p.proxy_secret.is_some()) {
+            let meta = file.metadata().map_err(|source| Error::Read {
+                path: path.to_path_buf(),
+                source,
+            })?;
+            paths::check_meta(path, &meta, paths::Trust::Secret)?;
+        }
+        Ok(config)
     }
 
     pub fn save(&self, path: &Path) -> Result<(), Error> {
@@ -180,5 +195,40 @@ mod tests {
         assert_eq!(a, b);
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
+    }
+
+    #[test]
+    fn a_config_open_to_others_or_a_link_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        let set = |mode| std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode));
+        // Without a secret, 0644 is fine; group-writable is not.
+        std::fs::write(&path, "[profiles.default]\nlisten = \"127.0.0.1:1\"\n").unwrap();
+        set(0o644).unwrap();
+        Config::load(&path).unwrap();
+        set(0o664).unwrap();
+        let err = Config::load(&path).unwrap_err().to_string();
+        assert!(
+            err.contains("writable by group/others (mode 0664)"),
+            "{err}"
+        );
+        assert!(err.contains("run: chmod 644 '"), "{err}");
+        // With a secret, readable by others is refused too.
+        std::fs::write(&path, "[profiles.default]\nproxy_secret = \"s3cret\"\n").unwrap();
+        set(0o644).unwrap();
+        let err = Config::load(&path).unwrap_err().to_string();
+        assert!(
+            err.contains("readable by group/others (mode 0644)"),
+            "{err}"
+        );
+        assert!(err.contains("chmod 600"), "{err}");
+        set(0o600).unwrap();
+        Config::load(&path).unwrap();
+        // A link is not followed.
+        let link = dir.path().join("link.toml");
+        std::os::unix::fs::symlink(&path, &link).unwrap();
+        let err = Config::load(&link).unwrap_err().to_string();
+        assert!(err.contains("is a symbolic link"), "{err}");
     }
 }

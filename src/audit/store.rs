@@ -33,6 +33,7 @@ use rusqlite::{Connection, OptionalExtension};
 
 pub mod chain;
 mod journal;
+pub mod marker;
 mod read;
 mod schema;
 mod verify;
@@ -118,6 +119,31 @@ pub enum Error {
     Query { query: String, message: String },
     #[error("cannot compress an event body: {0}")]
     Compress(#[source] std::io::Error),
+    /// The marker next to the store (see [`marker`]) is not one hoopctl wrote.
+    #[error(
+        "the audit marker {} is unusable ({why}); if you mean to start a new record, \
+         remove it: rm '{}'",
+        .path.display(), .path.display()
+    )]
+    Marker { path: PathBuf, why: String },
+    /// Runs were recorded (the marker says so) but the store is gone,
+    /// empty or behind.
+    #[error(
+        "the record is gone: the audit store {} {why}, while the marker {} says {runs} run(s) \
+         recorded events up to #{event_id}. Restore audit.db from a backup; if it was removed \
+         on purpose, remove the marker to start a new record: rm '{}'",
+        .path.display(), .marker.display(), .marker.display()
+    )]
+    RecordGone {
+        path: PathBuf,
+        marker: PathBuf,
+        why: String,
+        runs: u64,
+        event_id: i64,
+    },
+    /// The store file or its directory cannot be trusted (see `paths`).
+    #[error(transparent)]
+    Unsafe(#[from] crate::paths::Error),
     /// For callers of [`Reader::export`]: their sink failed.
     #[error("cannot write the output: {0}")]
     Output(#[source] std::io::Error),

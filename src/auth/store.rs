@@ -137,13 +137,14 @@ impl Store {
                 Err(keyring::Error::NoEntry) => return Ok(None),
                 Err(e) => return Err(keyring_error(e)),
             },
-            Kind::File => match std::fs::read_to_string(&self.file) {
-                Ok(t) => t,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-                Err(source) => {
+            // Not a link, ours, 0600 (see `paths`).
+            Kind::File => match paths::read_trusted(&self.file, paths::Trust::Secret) {
+                Ok(Some(bytes)) => String::from_utf8_lossy(&bytes).into_owned(),
+                Ok(None) => return Ok(None),
+                Err(e) => {
                     return Err(Error::Read {
                         path: self.file.clone(),
-                        source,
+                        source: e.into(),
                     })
                 }
             },

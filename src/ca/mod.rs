@@ -45,7 +45,7 @@ pub enum Error {
     NotCovered { host: String, permitted: String },
     #[error("could not generate a certificate: {0}")]
     Generate(#[from] rcgen::Error),
-    #[error("{0}")]
+    #[error(transparent)]
     Dir(#[from] paths::Error),
 }
 
@@ -110,16 +110,22 @@ impl Ca {
     /// Loads the CA in `dir`.
     pub fn load(dir: &Path) -> Result<Self, Error> {
         let (cert_path, key_path) = (cert_path(dir), key_path(dir));
-        if !cert_path.exists() || !key_path.exists() {
+        // Whoever can write the directory could swap the key: it must be
+        // ours and closed to group/others; the key is opened without
+        // following a link and must be ours and 0600, the certificate
+        // ours and not writable by others (see `paths`).
+        paths::check_path(dir, paths::Trust::Dir)?;
+        let key = paths::read_trusted(&key_path, paths::Trust::Secret)?;
+        let cert = paths::read_trusted(&cert_path, paths::Trust::Public)?;
+        let (Some(key_pem), Some(cert_pem)) = (key, cert) else {
             return Err(Error::Missing(dir.to_path_buf()));
-        }
-        let read = |p: &Path| {
-            std::fs::read_to_string(p).map_err(|source| Error::Read {
-                path: p.to_path_buf(),
-                source,
+        };
+        let text = |p: &Path, bytes: Vec<u8>| {
+            String::from_utf8(bytes).map_err(|_| {
+                Error::Corrupt(dir.to_path_buf(), format!("{} is not text", p.display()))
             })
         };
-        let (cert_pem, key_pem) = (read(&cert_path)?, read(&key_path)?);
+        let (cert_pem, key_pem) = (text(&cert_path, cert_pem)?, text(&key_path, key_pem)?);
         let corrupt = |what: String| Error::Corrupt(dir.to_path_buf(), what);
         let key = KeyPair::from_pem(&key_pem).map_err(|e| corrupt(format!("key: {e}")))?;
         let der = pem_to_der(&cert_pem).ok_or_else(|| corrupt("certificate is not PEM".into()))?;
@@ -139,10 +145,11 @@ impl Ca {
     /// Creates a new CA in `dir` for `hosts`. Refuses to replace one unless `replace`.
     pub fn create(dir: &Path, hosts: &[String], replace: bool) -> Result<Self, Error> {
         let (cert_path, key_path) = (cert_path(dir), key_path(dir));
-        if !replace && (cert_path.exists() || key_path.exists()) {
+        paths::ensure_dir(dir)?;
+        let exists = |p: &Path| std::fs::symlink_metadata(p).is_ok();
+        if !replace && (exists(&cert_path) || exists(&key_path)) {
             return Err(Error::Exists(dir.to_path_buf()));
         }
-        paths::ensure_dir(dir)?;
         let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
         let mut params = CertificateParams::default();
         let mut dn = DistinguishedName::new();
@@ -401,6 +408,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(cert_path(dir.path()), "garbage").unwrap();
         std::fs::write(key_path(dir.path()), "garbage").unwrap();
+        // Private, as hoopctl writes it: the contents are what is wrong.
+        std::fs::set_permissions(
+            key_path(dir.path()),
+            std::os::unix::fs::PermissionsExt::from_mode(0o600),
+        )
+        .unwrap();
         let err = Ca::load(dir.path()).err().unwrap().to_string();
         assert!(err.contains("ca rotate"), "{err}");
     }

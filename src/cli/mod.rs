@@ -117,6 +117,7 @@ pub struct Context {
 impl Context {
     fn load(cli: &Cli) -> anyhow::Result<Self> {
         let dirs = Dirs::resolve()?;
+        dirs.check()?;
         let config_path = cli.config.clone().unwrap_or_else(|| dirs.config_file());
         let config = Config::load(&config_path)?;
         let profile = config.profile_name(cli.profile.as_deref());

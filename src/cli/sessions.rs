@@ -279,6 +279,17 @@ fn reader_for_id(ctx: &Context) -> anyhow::Result<Reader> {
     }
 }
 
+/// `sessions verify` when the marker knows of runs the store no longer has.
+fn record_gone(db: &std::path::Path, marker: store::marker::Marker, why: String) -> store::Error {
+    store::Error::RecordGone {
+        path: db.to_path_buf(),
+        marker: store::marker::path(db),
+        why,
+        runs: marker.runs,
+        event_id: marker.event_id,
+    }
+}
+
 /// What an empty answer says when nothing was ever recorded.
 fn nothing_yet(ctx: &Context) -> String {
     format!(
@@ -494,16 +505,33 @@ pub fn run(ctx: &Context, cmd: SessionsCommand) -> anyhow::Result<ExitCode> {
             }
         }
         SessionsCommand::Verify { id } => {
-            let verdicts = match id {
-                Some(id) => {
-                    let r = reader_for_id(ctx)?;
+            // Before the store is opened (opening migrates, so an emptied
+            // file would look like a new one): is there a record at all,
+            // and should there be one?
+            let db = ctx.dirs.audit_db();
+            let marker = match store::marker::inspect(&db)? {
+                store::marker::Found::Gone { marker, why } => {
+                    return Err(record_gone(&db, marker, why).into())
+                }
+                store::marker::Found::Nothing | store::marker::Found::Store(None) => None,
+                store::marker::Found::Store(Some(m)) => Some(m),
+            };
+            let store = match id {
+                Some(_) => Some(reader_for_id(ctx)?),
+                None => reader(ctx)?,
+            };
+            if let (Some(r), Some(m)) = (&store, marker) {
+                if let Some(why) = r.behind(&m)? {
+                    return Err(record_gone(&db, m, why).into());
+                }
+            }
+            let verdicts = match (id, &store) {
+                (Some(id), Some(r)) => {
                     let session = r.resolve(&id)?.id;
                     r.verify(Some(&session))?
                 }
-                None => match reader(ctx)? {
-                    Some(r) => r.verify(None)?,
-                    None => Vec::new(),
-                },
+                (None, Some(r)) => r.verify(None)?,
+                (_, None) => Vec::new(),
             };
             let ok = verdicts.iter().all(|v| v.ok);
             emit(ctx.output, &verdicts, |vs| {

@@ -37,6 +37,113 @@ fn secret_header(name: &str) -> bool {
     })
 }
 
+/// Query parameter names (compared in lower case, after percent-decoding)
+/// whose values are never recorded, besides every name
+/// [`secret_header`] refuses (`token`, `key`, `secret`, `password`,
+/// `credential` anywhere in it, `authorization`, `cookie`, ...).
+const SECRET_QUERY_NAMES: [&str; 13] = [
+    "auth",
+    "passwd",
+    "pwd",
+    "pass",
+    "sig",
+    "signature",
+    "code",
+    "session",
+    "sessionid",
+    "session_id",
+    "sid",
+    "jwt",
+    "otp",
+];
+
+/// What a secret value is replaced with, in headers and query strings.
+const REDACTED: &str = "(redacted)";
+
+/// Whether the value of the query parameter `name` (raw, as in the URL)
+/// is never recorded.
+fn secret_query_name(name: &str) -> bool {
+    let decoded = percent_decode(name).to_ascii_lowercase();
+    let name = decoded.trim();
+    SECRET_QUERY_NAMES.contains(&name) || name.ends_with("signature") || secret_header(name)
+}
+
+/// `%XX` escapes and `+` decoded (invalid escapes kept as they are).
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        match b[i] {
+            b'%' if i + 2 < b.len() => match (hex(b[i + 1]), hex(b[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push((h * 16 + l) as u8);
+                    i += 3;
+                    continue;
+                }
+                _ => out.push(b'%'),
+            },
+            b'+' => out.push(b' '),
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The request target as recorded: the path as it was, each query
+/// parameter whose name looks secret with its value replaced by
+/// `(redacted)` (like a secret header). A target without a query is
+/// recorded without copying it.
+pub struct Target<'a>(pub &'a str);
+
+impl Target<'_> {
+    /// The target with secret query values replaced.
+    pub fn redacted(&self) -> std::borrow::Cow<'_, str> {
+        let Some((path, query)) = self.0.split_once('?') else {
+            return self.0.into();
+        };
+        let (query, fragment) = match query.split_once('#') {
+            Some((q, f)) => (q, Some(f)),
+            None => (query, None),
+        };
+        let mut out = String::with_capacity(self.0.len());
+        out.push_str(path);
+        out.push('?');
+        let mut changed = false;
+        for (i, pair) in query.split('&').enumerate() {
+            if i > 0 {
+                out.push('&');
+            }
+            match pair.split_once('=') {
+                Some((name, value)) if !value.is_empty() && secret_query_name(name) => {
+                    out.push_str(name);
+                    out.push('=');
+                    out.push_str(REDACTED);
+                    changed = true;
+                }
+                _ => out.push_str(pair),
+            }
+        }
+        if let Some(f) = fragment {
+            out.push('#');
+            out.push_str(f);
+        }
+        if changed {
+            out.into()
+        } else {
+            self.0.into()
+        }
+    }
+}
+
+impl Serialize for Target<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.redacted())
+    }
+}
+
 /// Headers as a JSON object, secret values replaced; repeated headers
 /// joined with ", ". Serialised straight from the map: the request's path
 /// builds no tree of values.
@@ -56,7 +163,7 @@ impl Serialize for Headers<'_> {
                 joined.push_str(&String::from_utf8_lossy(more.as_bytes()));
             }
             if secret_header(n) {
-                map.serialize_entry(n, "(redacted)")?;
+                map.serialize_entry(n, REDACTED)?;
             } else {
                 map.serialize_entry(n, &value)?;
             }
@@ -69,7 +176,7 @@ impl Serialize for Headers<'_> {
 pub struct RequestData<'a> {
     method: &'a str,
     host: &'a str,
-    path: &'a str,
+    path: Target<'a>,
     headers: Headers<'a>,
     body_bytes: Option<u64>,
     body_recorded: bool,
@@ -98,7 +205,7 @@ pub fn request<'a>(
     let data = RequestData {
         method: method.as_str(),
         host,
-        path: path_and_query,
+        path: Target(path_and_query),
         headers: Headers(h),
         body_bytes: length,
         body_recorded: body.is_some(),
@@ -265,6 +372,40 @@ mod tests {
         // Two threads, 100 requests each, a request and a response event.
         assert_eq!((overview.sessions, overview.events), (1, 400));
         assert!(reader.verify(None).unwrap().iter().all(|v| v.ok));
+    }
+
+    #[test]
+    fn secret_query_values_are_not_recorded() {
+        let cases = [
+            ("/v1/messages", "/v1/messages"),
+            ("/v1/messages?beta=true", "/v1/messages?beta=true"),
+            (
+                "/v1/messages?beta=true&token=T0P&api_key=K3Y&x=1",
+                "/v1/messages?beta=true&token=(redacted)&api_key=(redacted)&x=1",
+            ),
+            (
+                "/cb?code=C0DE&state=s&client_secret=S3C&access_token=A&refresh_token=R",
+                "/cb?code=(redacted)&state=s&client_secret=(redacted)&access_token=(redacted)&refresh_token=(redacted)",
+            ),
+            (
+                "/x?Password=p&PWD=p&passwd=p&auth=a&Authorization=a&sig=s&X-Amz-Signature=s&session=s&apikey=k",
+                "/x?Password=(redacted)&PWD=(redacted)&passwd=(redacted)&auth=(redacted)&Authorization=(redacted)&sig=(redacted)&X-Amz-Signature=(redacted)&session=(redacted)&apikey=(redacted)",
+            ),
+            // Percent-encoded names are decoded before they are judged;
+            // empty values and bare names are left alone.
+            ("/x?api%5Fkey=k&token=&token", "/x?api%5Fkey=(redacted)&token=&token"),
+            ("/x?a=1&key=v#frag", "/x?a=1&key=(redacted)#frag"),
+            ("/x?author=bob&page=2", "/x?author=bob&page=2"),
+        ];
+        for (given, recorded) in cases {
+            assert_eq!(Target(given).redacted(), recorded, "{given}");
+        }
+        assert!(matches!(
+            Target("/v1/messages?beta=true").redacted(),
+            std::borrow::Cow::Borrowed(_)
+        ));
+        let v = serde_json::to_value(Target("/p?token=sk-ant-999")).unwrap();
+        assert_eq!(v, "/p?token=(redacted)");
     }
 
     #[test]

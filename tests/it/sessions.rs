@@ -439,6 +439,12 @@ fn edits_deletions_and_reordering_with_sqlite3_are_detected() {
             &db(&pristine),
             &format!("VACUUM INTO '{}'", db(&env).display()),
         );
+        // 0600 like the original: hoopctl refuses a store others can read.
+        std::fs::set_permissions(
+            db(&env),
+            std::os::unix::fs::PermissionsExt::from_mode(0o600),
+        )
+        .unwrap();
         sqlite(&db(&env), &sql.replace("ID", &id));
         let (code, verdicts) = verify_db(&env, Some(&id));
         assert_eq!(code, 1, "{sql}: not detected: {verdicts}");
@@ -484,6 +490,11 @@ fn edits_deletions_and_reordering_with_sqlite3_are_detected() {
         &db(&pristine),
         &format!("VACUUM INTO '{}'", db(&env).display()),
     );
+    std::fs::set_permissions(
+        db(&env),
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
     sqlite(
         &db(&env),
         &format!("DELETE FROM events WHERE session_id = '{id}' AND seq = 2"),

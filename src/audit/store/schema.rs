@@ -97,42 +97,40 @@ END;
 "#;
 
 /// Creates the parent directory (0700) and the file (0600) when missing.
+/// An existing directory must be ours and closed to group/others (see
+/// [`crate::paths::ensure_dir`]).
 pub fn create_file(path: &Path) -> Result<(), Error> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        if !dir.exists() {
-            let mut builder = std::fs::DirBuilder::new();
-            builder.recursive(true);
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::DirBuilderExt;
-                builder.mode(0o700);
-            }
-            builder.create(dir).map_err(|source| Error::Create {
-                path: dir.to_path_buf(),
+        crate::paths::ensure_dir(dir)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options
+            .mode(0o600)
+            .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits());
+    }
+    match options.open(path) {
+        Ok(_) => {}
+        // There already (or someone else created it meanwhile): fine, as
+        // long as `connect` trusts it.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(source) => {
+            return Err(Error::Create {
+                path: path.to_path_buf(),
                 source,
-            })?;
+            })
         }
     }
-    if !path.exists() {
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(0o600);
-        }
-        match options.open(path) {
-            Ok(_) => {}
-            // Someone else created it meanwhile: fine.
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(source) => {
-                return Err(Error::Create {
-                    path: path.to_path_buf(),
-                    source,
-                })
-            }
-        }
-    }
+    Ok(())
+}
+
+/// Refuses a store file that is a link, not ours, or open to
+/// group/others: the record is private (prompts, tool calls), and a
+/// store others can write is no record.
+pub fn check_file(path: &Path) -> Result<(), Error> {
+    crate::paths::check_path(path, crate::paths::Trust::Secret)?;
     Ok(())
 }
 
@@ -143,6 +141,7 @@ pub fn connect(path: &Path) -> Result<Connection, Error> {
         path: path.to_path_buf(),
         source,
     };
+    check_file(path)?;
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let mut conn = Connection::open_with_flags(path, flags).map_err(open_err)?;
     configure(&conn).map_err(open_err)?;

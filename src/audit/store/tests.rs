@@ -79,6 +79,13 @@ pub(super) fn filled(path: &std::path::Path, n: usize) -> String {
     s.id()
 }
 
+/// 0600, as hoopctl creates the store (a file made here by sqlite
+/// follows the umask, and the store refuses one readable by others).
+fn private(path: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+}
+
 pub(super) fn second_connection(path: &std::path::Path) -> rusqlite::Connection {
     let conn = rusqlite::Connection::open(path).unwrap();
     conn.busy_timeout(std::time::Duration::from_secs(5))
@@ -150,6 +157,7 @@ fn a_newer_schema_is_refused_clearly() {
 fn version_2_copy_of(rows: &std::path::Path, path: &std::path::Path) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     let conn = rusqlite::Connection::open(path).unwrap();
+    private(path);
     for sql in &schema::MIGRATIONS[..2] {
         conn.execute_batch(sql).unwrap();
     }
@@ -241,6 +249,7 @@ fn an_old_schema_is_migrated() {
     // A file with no schema at all (version 0), as an older binary left it.
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     drop(rusqlite::Connection::open(&path).unwrap());
+    private(&path);
     let conn = open(&path).unwrap();
     assert_eq!(schema::user_version(&conn).unwrap(), SCHEMA_VERSION);
     let tables: i64 = conn

@@ -50,6 +50,12 @@ fn short(hash: &str) -> &str {
 }
 
 impl Reader {
+    /// Whether the store ends below what its marker knows was committed
+    /// (see [`super::marker`]): `Some(why)` when it does.
+    pub fn behind(&self, marker: &super::marker::Marker) -> Result<Option<String>, Error> {
+        super::marker::behind(&self.conn, marker)
+    }
+
     /// Recomputes the hash chain of one session (resolved like
     /// [`Reader::resolve`]; a session whose row was deleted is still found
     /// by its exact id) or of every session, and reports the first broken

@@ -170,6 +170,8 @@ fn checkpointer(path: PathBuf, stop: mpsc::Receiver<()>) {
 /// into the store at `path`; returns how many events that added. What a
 /// reader runs first, so that it sees everything that was recorded.
 pub fn recover(path: &Path) -> Result<u64, Error> {
+    // Journals are only read from a directory nobody else can plant in.
+    crate::paths::check_path(&journal::root(path), crate::paths::Trust::Dir)?;
     let orphans = journal::orphans(&journal::root(path));
     if orphans.is_empty() {
         return Ok(0);
@@ -191,6 +193,8 @@ impl Writer {
         }
         let max_id: i64 =
             conn.query_row("SELECT coalesce(max(id), 0) FROM events", [], |r| r.get(0))?;
+        // One more run known to the marker `sessions verify` checks.
+        super::marker::run_started(path, &conn)?;
         let root = journal::root(path);
         let journal = Arc::new(
             Journal::create(&root, opts.segment_bytes)
@@ -517,6 +521,14 @@ fn index_thread(mut ix: Indexer, mut own: Source, journal: Arc<Journal>, shared:
             }
         }
     }
+    // The marker (see `marker`): the last id committed, and when the
+    // marker last took it.
+    let (mut last_committed, mut marked) = (0i64, std::time::Instant::now());
+    let mark = |ix: &Indexer, id: i64| {
+        if let Err(e) = super::marker::advance(&ix.path, id) {
+            tracing::warn!(error = %e, "could not update the audit marker");
+        }
+    };
     let mut backoff: Option<Duration> = None;
     let mut seen = journal.appended();
     let mut busy_since: Option<std::time::Instant> = None;
@@ -556,6 +568,11 @@ fn index_thread(mut ix: Indexer, mut own: Source, journal: Arc<Journal>, shared:
                 Ok(Some((n, last_id))) => {
                     shared.indexed(n, last_id);
                     shared.progress(own.tail.position());
+                    last_committed = last_committed.max(last_id);
+                    if marked.elapsed() >= super::marker::MARKER_EVERY {
+                        mark(&ix, last_committed);
+                        marked = std::time::Instant::now();
+                    }
                 }
                 Err(message) => {
                     shared.failed(&ix.path, message);
@@ -573,6 +590,7 @@ fn index_thread(mut ix: Indexer, mut own: Source, journal: Arc<Journal>, shared:
             if flushed && caught_up && own.tail.position() >= journal.end() {
                 ix.finish(&own);
             }
+            mark(&ix, last_committed);
             break;
         }
     }
