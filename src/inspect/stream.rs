@@ -157,7 +157,9 @@ fn answered(ctx: &Context, t: &Transcript, ended: &str) {
     }
 }
 
-/// Relays and inspects the stream; returns how it ended.
+/// Relays and inspects the stream; returns how it ended. The upstream's
+/// chunks are decoded in bounded pieces (`encoding::PIECE`), each framed,
+/// inspected and relayed before the next is decoded.
 async fn drive(
     ctx: &Context,
     mut incoming: Incoming,
@@ -170,9 +172,12 @@ async fn drive(
     let mut machine = Machine::with_filter(filter);
     loop {
         let frame = incoming.frame().await;
-        let (chunk, end) = match frame {
+        let end = match frame {
             Some(Ok(f)) => match f.into_data() {
-                Ok(d) => (d, false),
+                Ok(d) => {
+                    decoder.feed(d);
+                    false
+                }
                 Err(_) => continue,
             },
             Some(Err(e)) => {
@@ -180,46 +185,79 @@ async fn drive(
                 let _ = send(&tx, Bytes::from(ApiError::new(502, msg).to_sse_event())).await;
                 return "upstream_broke";
             }
-            None => (Bytes::new(), true),
-        };
-        let plain = match decoder.push_bytes(chunk) {
-            Ok(p) => p,
-            Err(e) => {
-                let msg = format!("hoopctl could not decode the upstream stream: {e}");
-                let _ = send(&tx, Bytes::from(ApiError::new(502, msg).to_sse_event())).await;
-                return "undecodable";
+            None => {
+                decoder.end();
+                true
             }
         };
-        let mut actions = Vec::new();
-        let mut events: Vec<_> = framer.push(&plain).collect();
-        if end {
-            events.extend(framer.finish());
-        }
-        for event in events {
-            match event {
-                Ok(ev) => {
-                    if ctx.record.is_some() || ctx.bus.active() {
-                        transcript.feed(ev.name.as_deref(), &ev.data);
-                    }
-                    actions.extend(machine.feed(ev));
-                }
+        loop {
+            let piece = match decoder.next_piece() {
+                Ok(Some(p)) => p,
+                Ok(None) => break,
                 Err(e) => {
-                    let msg = format!("hoopctl: {e}");
+                    let (msg, ended) = match e {
+                        crate::proxy::encoding::Error::TooLarge { .. } => (
+                            format!("hoopctl: the upstream stream is too large: {e}"),
+                            "too_large",
+                        ),
+                        e => (
+                            format!("hoopctl could not decode the upstream stream: {e}"),
+                            "undecodable",
+                        ),
+                    };
+                    tracing::warn!(request_id = %ctx.request_id, error = %msg, "event stream ended");
                     let _ = send(&tx, Bytes::from(ApiError::new(502, msg).to_sse_event())).await;
-                    return "unreadable";
+                    return ended;
                 }
+            };
+            let events: Vec<_> = framer.push(&piece).collect();
+            if let Err(ended) = relay(ctx, &mut machine, transcript, events, &tx).await {
+                return ended;
             }
         }
         if end {
-            actions.extend(machine.finish());
-        }
-        if !apply(ctx, &mut machine, actions, &tx).await {
-            return "agent_gone";
-        }
-        if end {
+            let events: Vec<_> = framer.finish().collect();
+            if let Err(ended) = relay(ctx, &mut machine, transcript, events, &tx).await {
+                return ended;
+            }
+            let last = machine.finish();
+            if !apply(ctx, &mut machine, last, &tx).await {
+                return "agent_gone";
+            }
             return "complete";
         }
     }
+}
+
+/// Feeds framed events to the inspector and carries out what it says;
+/// `Err` says how the stream ended.
+async fn relay<F: TextFilter>(
+    ctx: &Context,
+    machine: &mut Machine<F>,
+    transcript: &mut Transcript,
+    events: Vec<Result<crate::anthropic::sse::Event, crate::anthropic::sse::Error>>,
+    tx: &Tx,
+) -> Result<(), &'static str> {
+    let mut actions = Vec::new();
+    for event in events {
+        match event {
+            Ok(ev) => {
+                if ctx.record.is_some() || ctx.bus.active() {
+                    transcript.feed(ev.name.as_deref(), &ev.data);
+                }
+                actions.extend(machine.feed(ev));
+            }
+            Err(e) => {
+                let msg = format!("hoopctl: {e}");
+                let _ = send(tx, Bytes::from(ApiError::new(502, msg).to_sse_event())).await;
+                return Err("unreadable");
+            }
+        }
+    }
+    if !apply(ctx, machine, actions, tx).await {
+        return Err("agent_gone");
+    }
+    Ok(())
 }
 
 /// Carries out actions in order; false when the agent went away.

@@ -12,7 +12,7 @@ use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 
 use super::body::{self, Body};
-use super::encoding::{decode_all, Decoder};
+use super::encoding::{self, decode_bytes, Decoder};
 use super::service::error_response;
 use super::Shared;
 use crate::anthropic::error::ApiError;
@@ -20,10 +20,17 @@ use crate::events::Event;
 use crate::inspect::stream;
 use crate::policy::mask::{Counts, Session, Telemetry};
 
-/// Largest request body hoopctl reads to mask (413 beyond it).
+/// Largest request body hoopctl reads to mask, as sent and again after
+/// decoding its `Content-Encoding` (413 beyond it, nothing sent).
 pub const MAX_MASKED_BODY: usize = 64 * 1024 * 1024;
-/// Largest non-streaming reply it reads to inspect.
+/// Largest non-streaming reply it reads to inspect, as sent and again
+/// after decoding (502 beyond it).
 pub const MAX_INSPECTED_REPLY: usize = 64 * 1024 * 1024;
+/// Most plain bytes one event stream may decode to (the stream then ends
+/// with an `error` event). Far above any real answer (128k output tokens
+/// make some tens of MiB of events); memory is bounded by the decoder's
+/// pieces and the per-event limit of `anthropic::sse`, not by this.
+pub const MAX_DECODED_STREAM: usize = 1024 * 1024 * 1024;
 
 /// Per agent session placeholders, keyed by `X-Claude-Code-Session-Id`.
 #[derive(Default)]
@@ -132,8 +139,16 @@ pub async fn request_body(
         .get(header::CONTENT_ENCODING)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    let plain = match decode_all(encoding.as_deref(), &bytes) {
+    let plain = match decode_bytes(encoding.as_deref(), bytes, MAX_MASKED_BODY) {
         Ok(p) => p,
+        Err(encoding::Error::TooLarge { limit }) => {
+            let msg = format!(
+                "hoopctl: the request body decodes (Content-Encoding {}) to more than {} MiB, the most it masks; nothing was sent",
+                encoding.as_deref().unwrap_or("identity"),
+                limit >> 20
+            );
+            return Err(error_response(&ApiError::final_(413, msg)));
+        }
         Err(e) => {
             let msg = format!("hoopctl: {e}; nothing was sent");
             return Err(error_response(&ApiError::final_(400, msg)));
@@ -174,8 +189,17 @@ pub fn announce(
 }
 
 /// Swaps the upstream's head for an error's (its length and encoding no
-/// longer describe the body) and returns the error's body.
-fn replace_with_error(parts: &mut ResponseParts, err: ApiError) -> Body {
+/// longer describe the body), records the error, and returns its body.
+fn replace_with_error(parts: &mut ResponseParts, ctx: &stream::Context, err: ApiError) -> Body {
+    tracing::warn!(request_id = %ctx.request_id, status = err.status, error = %err.message, "answer replaced by an error");
+    if let Some(r) = &ctx.record {
+        r.recorder.record(super::record::error(
+            r.session.clone(),
+            &ctx.request_id,
+            err.status,
+            &err.message,
+        ));
+    }
     let (head, body) = error_response(&err).into_parts();
     *parts = head;
     body
@@ -195,7 +219,7 @@ pub async fn response_body(
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
     if ct.starts_with("text/event-stream") {
-        let Ok(decoder) = Decoder::new(encoding.as_deref()) else {
+        let Ok(decoder) = Decoder::with_limit(encoding.as_deref(), MAX_DECODED_STREAM) else {
             return Err(incoming);
         };
         parts.headers.remove(header::CONTENT_ENCODING);
@@ -209,16 +233,22 @@ pub async fn response_body(
         Ok(c) => c.to_bytes(),
         Err(e) => {
             let msg = format!("hoopctl could not read the upstream answer: {e}");
-            return Ok(replace_with_error(parts, ApiError::new(502, msg)));
+            return Ok(replace_with_error(parts, &ctx, ApiError::new(502, msg)));
         }
     };
-    let plain = match decode_all(encoding.as_deref(), &bytes) {
+    let plain = match decode_bytes(encoding.as_deref(), bytes, MAX_INSPECTED_REPLY) {
         Ok(p) => p,
+        Err(encoding::Error::TooLarge { limit }) => {
+            let msg = format!(
+                "hoopctl: the upstream answer decodes (Content-Encoding {}) to more than {} MiB, the most it inspects; it was not passed on",
+                encoding.as_deref().unwrap_or("identity"),
+                limit >> 20
+            );
+            return Ok(replace_with_error(parts, &ctx, ApiError::new(502, msg)));
+        }
         Err(e) => {
-            return Ok(replace_with_error(
-                parts,
-                ApiError::new(502, format!("hoopctl: {e}")),
-            ));
+            let msg = format!("hoopctl: {e}");
+            return Ok(replace_with_error(parts, &ctx, ApiError::new(502, msg)));
         }
     };
     let out = stream::json(&ctx, &plain).await;
