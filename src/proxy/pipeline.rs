@@ -31,6 +31,12 @@ pub const MAX_INSPECTED_REPLY: usize = 64 * 1024 * 1024;
 /// make some tens of MiB of events); memory is bounded by the decoder's
 /// pieces and the per-event limit of `anthropic::sse`, not by this.
 pub const MAX_DECODED_STREAM: usize = 1024 * 1024 * 1024;
+/// Most bytes of a request body read and thrown away before answering
+/// without it (over [`MAX_MASKED_BODY`], or dropped telemetry). An HTTP/2
+/// client still sending when the answer comes gets the stream reset, and
+/// some (curl) then report a framing error instead of the answer; a body
+/// longer than this is cut off that way all the same.
+pub const MAX_DRAINED_BODY: u64 = 256 * 1024 * 1024;
 
 /// Per agent session placeholders, keyed by `X-Claude-Code-Session-Id`.
 #[derive(Default)]
@@ -84,6 +90,20 @@ pub struct Outgoing {
     /// request can be sent a second time); `None` when it streams.
     pub replay: Option<Bytes>,
     pub masked: Counts,
+    /// Set when the client stopped sending the body (answer 408, see
+    /// [`stalled_answer`]).
+    pub stalled: body::Stalled,
+}
+
+/// The answer when the client's request body broke the progress rule.
+pub fn stalled_answer(shared: &Shared) -> http::Response<Body> {
+    let rule = shared.settings.timeouts.body_progress;
+    let msg = format!(
+        "hoopctl: the request body stopped arriving (fewer than {} bytes in {} s); the request was abandoned",
+        rule.min_bytes,
+        rule.interval.as_secs_f32()
+    );
+    error_response(&ApiError::new(408, msg))
 }
 
 /// The request body to forward: masked when policy reads it. An `Err` is
@@ -98,38 +118,50 @@ pub async fn request_body(
     let policy = &shared.settings.policy;
     // Not the headers: an HTTP/2 request may carry a body without a length.
     let has_body = !http_body::Body::is_end_stream(&incoming);
+    let stalled = body::Stalled::default();
+    let rule = shared.settings.timeouts.body_progress;
+    let incoming = body::Progress::new(incoming, rule, stalled.clone());
     if is_telemetry(path) && policy.masking.telemetry() == Telemetry::Block {
         // Dropped here, answered as accepted so the agent does not retry.
         // The body is read first: an unread body can reset the stream.
-        let _ = Limited::new(incoming, MAX_MASKED_BODY).collect().await;
+        let mut incoming = incoming;
+        drain(&mut incoming).await;
         let mut resp = http::Response::new(body::empty());
         *resp.status_mut() = http::StatusCode::NO_CONTENT;
         return Err(resp);
     }
     if !has_body {
         return Ok(Outgoing {
-            body: body::incoming(incoming),
+            body: incoming.boxed_unsync(),
             replay: Some(Bytes::new()),
             masked: Counts::new(),
+            stalled,
         });
     }
     if policy.masking.is_empty() || !maskable(parts, path) {
         return Ok(Outgoing {
-            body: body::incoming(incoming),
+            body: incoming.boxed_unsync(),
             replay: None,
             masked: Counts::new(),
+            stalled,
         });
     }
-    let bytes = match Limited::new(incoming, MAX_MASKED_BODY).collect().await {
-        Ok(c) => c.to_bytes(),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+    let mut incoming = incoming;
+    let bytes = match read_up_to(&mut incoming, MAX_MASKED_BODY).await {
+        Ok(b) => b,
+        Err(None) => {
+            drain(&mut incoming).await;
+            if stalled.is_set() {
+                return Err(stalled_answer(shared));
+            }
             let msg = format!(
                 "hoopctl: the request body is larger than {} MiB, the most it masks; nothing was sent",
                 MAX_MASKED_BODY >> 20
             );
             return Err(error_response(&ApiError::final_(413, msg)));
         }
-        Err(e) => {
+        Err(Some(_)) if stalled.is_set() => return Err(stalled_answer(shared)),
+        Err(Some(e)) => {
             let msg = format!("hoopctl could not read the request body: {e}");
             return Err(error_response(&ApiError::new(400, msg)));
         }
@@ -165,7 +197,38 @@ pub async fn request_body(
         body: body::full(masked.clone()),
         replay: Some(masked),
         masked: counts,
+        stalled,
     })
+}
+
+/// Reads a whole body of at most `limit` bytes; `Err(None)` when it is
+/// longer (the rest is left unread), `Err(Some(e))` when it fails.
+async fn read_up_to(
+    body: &mut body::Progress,
+    limit: usize,
+) -> Result<Bytes, Option<body::BoxError>> {
+    let mut buf = bytes::BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        if let Ok(data) = frame.map_err(Some)?.into_data() {
+            if buf.len().saturating_add(data.len()) > limit {
+                return Err(None);
+            }
+            buf.extend_from_slice(&data);
+        }
+    }
+    Ok(buf.freeze())
+}
+
+/// Reads and discards the rest of a body, at most [`MAX_DRAINED_BODY`]
+/// bytes (the progress rule still applies).
+async fn drain(body: &mut body::Progress) {
+    let mut seen = 0u64;
+    while seen <= MAX_DRAINED_BODY {
+        match body.frame().await {
+            Some(Ok(f)) => seen += f.data_ref().map_or(0, |d| d.len() as u64),
+            _ => return,
+        }
+    }
 }
 
 /// Publishes the request event (never the body).
