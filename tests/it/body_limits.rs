@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http::Method;
 use serde_json::Value;
-use tokio::io::AsyncWriteExt;
+use tokio::io::AsyncWriteExt as _;
 
 use crate::support::client::{self, Proto};
 use crate::support::fake_anthropic::{FakeAnthropic, Reply, Script};
@@ -183,4 +183,164 @@ async fn a_zstd_event_stream_bomb_ends_with_an_error_event() {
         started.elapsed()
     );
     assert!(peak < MAX_PEAK_RSS_KB, "proxy VmHWM {peak} kB");
+}
+
+/// `hoopctl`'s masking limit (`MAX_MASKED_BODY`).
+const MAX_MASKED_BODY: usize = 64 * 1024 * 1024;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_body_gets_the_413_json_error_over_h1_and_h2() {
+    let env = Env::new();
+    let fake = fixed(Reply::text("should not be reached"));
+    let proxy = start(&env, &fake, &[]);
+    let big = Bytes::from(vec![b'a'; MAX_MASKED_BODY + 1]);
+    for proto in [Proto::H2, Proto::H1] {
+        let mut c = anthropic(&proxy, proto).await;
+        let req = c
+            .request(Method::POST, "/v1/messages")
+            .header("content-type", "application/json")
+            .header("x-api-key", "k")
+            .body(client::full(big.clone()))
+            .unwrap();
+        let resp = c
+            .send(req)
+            .await
+            .unwrap_or_else(|e| panic!("{proto:?}: no answer: {e:?}"));
+        assert_eq!(resp.status(), 413, "{proto:?}");
+        assert_eq!(resp.headers()["x-should-retry"], "false");
+        let v = client::body_json(resp).await;
+        assert_api_error(&v, "request_too_large", "larger than 64 MiB");
+    }
+    assert_eq!(messages_sent(&fake), 0);
+}
+
+/// curl reports HTTP/2 stream resets as errors (exit 92) even after a
+/// complete answer: the proxy reads (and drops) the rest of the body first.
+#[test]
+fn curl_gets_the_413_over_h2_while_still_uploading() {
+    require("curl");
+    let env = Env::new();
+    let fake = fixed(Reply::text("should not be reached"));
+    let proxy = start(&env, &fake, &[]);
+    let file = env.path("big.json");
+    std::fs::write(&file, vec![b'a'; 3 * MAX_MASKED_BODY]).unwrap();
+    for version in ["--http2", "--http1.1"] {
+        let out = Command::new("curl")
+            .args(["-q", "-sS", "--max-time", "60", version])
+            .args(["--proxy", &proxy.proxy_url, "--cacert"])
+            .arg(&proxy.ca_cert)
+            .args(["-H", "content-type: application/json", "--data-binary"])
+            .arg(format!("@{}", file.display()))
+            .args(["-w", "\n%{http_code}"])
+            .arg("https://api.anthropic.com/v1/messages")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{version}: curl {:?}: {}{stdout}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let (body, code) = stdout.rsplit_once('\n').unwrap();
+        assert_eq!(code, "413", "{version}: {stdout}");
+        let v: Value = serde_json::from_str(body).unwrap();
+        assert_api_error(&v, "request_too_large", "larger than 64 MiB");
+    }
+    assert_eq!(messages_sent(&fake), 0);
+}
+
+/// The progress window the tests set (`--body-progress-timeout`); the
+/// proxy wants at least 1 KiB in each.
+const WINDOW: Duration = Duration::from_secs(2);
+
+/// Sends a request head over a tunnelled TLS (HTTP/1.1) connection, then
+/// `pieces` (each after its pause), and reads the answer; returns it and
+/// how long after the head it came.
+async fn paced(
+    proxy: &Proxy,
+    path: &str,
+    content_type: &str,
+    pieces: Vec<(Duration, Vec<u8>)>,
+) -> (client::RawResponse, Duration) {
+    let (tls, _) =
+        client::open_anthropic_tls(proxy.addr, &proxy.secret, &proxy.ca_pem(), Proto::H1).await;
+    let (mut rd, mut wr) = tokio::io::split(tls);
+    let len: usize = pieces.iter().map(|(_, p)| p.len()).sum();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: api.anthropic.com\r\nx-api-key: k\r\ncontent-type: {content_type}\r\ncontent-length: {len}\r\n\r\n"
+    );
+    wr.write_all(head.as_bytes()).await.unwrap();
+    let started = Instant::now();
+    let writer = tokio::spawn(async move {
+        for (pause, piece) in pieces {
+            tokio::time::sleep(pause).await;
+            if wr.write_all(&piece).await.is_err() || wr.flush().await.is_err() {
+                return;
+            }
+        }
+        // Keep the connection open until the answer is read.
+        tokio::time::sleep(Duration::from_secs(30)).await;
+    });
+    let resp = tokio::time::timeout(Duration::from_secs(20), client::read_raw_response(&mut rd))
+        .await
+        .expect("no answer in time")
+        .unwrap();
+    let took = started.elapsed();
+    writer.abort();
+    (resp, took)
+}
+
+/// 1 byte a second, 100 times.
+fn trickle() -> Vec<(Duration, Vec<u8>)> {
+    (0..100)
+        .map(|_| (Duration::from_secs(1), b"a".to_vec()))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_trickled_at_one_byte_a_second_is_cut_with_408() {
+    let env = Env::new();
+    let fake = fixed(Reply::text("should not be reached"));
+    let proxy = start(&env, &fake, &["--body-progress-timeout", "2"]);
+    // Read whole (masking), and streamed to the upstream (not maskable).
+    for (path, ct) in [
+        ("/v1/messages", "application/json"),
+        ("/api/upload", "application/octet-stream"),
+    ] {
+        let (resp, took) = paced(&proxy, path, ct, trickle()).await;
+        eprintln!("{path}: {} after {took:?}", resp.status);
+        assert_eq!(resp.status, 408, "{path}: {resp:?}");
+        let v: Value = serde_json::from_slice(&resp.body).unwrap();
+        assert_api_error(&v, "timeout_error", "stopped arriving");
+        assert!(
+            took >= WINDOW - Duration::from_millis(200),
+            "{path}: {took:?}"
+        );
+        assert!(took < WINDOW + Duration::from_secs(2), "{path}: {took:?}");
+    }
+    assert_eq!(messages_sent(&fake), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_honest_slow_body_passes() {
+    let env = Env::new();
+    let fake = fixed(Reply::text("slow but fine"));
+    let proxy = start(&env, &fake, &["--body-progress-timeout", "2"]);
+    // About 1.5 KiB a second for 5 s: slow, but above 1 KiB per window.
+    let text = "a".repeat(7000);
+    let body = format!(
+        r#"{{"model":"m","max_tokens":10,"messages":[{{"role":"user","content":"{text}"}}]}}"#
+    )
+    .into_bytes();
+    let pieces: Vec<(Duration, Vec<u8>)> = body
+        .chunks(body.len().div_ceil(5))
+        .map(|c| (Duration::from_secs(1), c.to_vec()))
+        .collect();
+    let (resp, took) = paced(&proxy, "/v1/messages", "application/json", pieces).await;
+    assert_eq!(resp.status, 200, "{resp:?}");
+    assert!(resp.text().contains("slow but fine"), "{resp:?}");
+    assert!(took >= Duration::from_secs(5), "{took:?}");
+    assert_eq!(messages_sent(&fake), 1);
 }
