@@ -100,6 +100,7 @@ async fn a_gzip_request_bomb_gets_413_and_nothing_is_sent() {
         assert_api_error(&v, "request_too_large", "decodes");
     }
     assert_eq!(messages_sent(&fake), 0, "{:?}", fake.request_lines());
+    assert_eq!(fake.connections(), 0, "the bomb was forwarded");
     let peak = peak_rss_kb(&proxy);
     eprintln!("request bomb: proxy VmHWM {peak} kB");
     assert!(peak < MAX_PEAK_RSS_KB, "proxy VmHWM {peak} kB");
@@ -211,7 +212,7 @@ async fn an_oversized_body_gets_the_413_json_error_over_h1_and_h2() {
         let v = client::body_json(resp).await;
         assert_api_error(&v, "request_too_large", "larger than 64 MiB");
     }
-    assert_eq!(messages_sent(&fake), 0);
+    assert_eq!(fake.connections(), 0);
 }
 
 /// curl reports HTTP/2 stream resets as errors (exit 92) even after a
@@ -248,7 +249,47 @@ fn curl_gets_the_413_over_h2_while_still_uploading() {
         let v: Value = serde_json::from_str(body).unwrap();
         assert_api_error(&v, "request_too_large", "larger than 64 MiB");
     }
-    assert_eq!(messages_sent(&fake), 0);
+    assert_eq!(fake.connections(), 0);
+}
+
+/// `hoopctl`'s bound on what it reads and drops (`MAX_DRAINED_BODY`).
+const MAX_DRAINED_BODY: usize = 256 * 1024 * 1024;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rest_of_an_oversized_body_is_drained_only_up_to_a_bound() {
+    let env = Env::new();
+    let fake = fixed(Reply::text("should not be reached"));
+    let proxy = start(&env, &fake, &[]);
+    let mut c = anthropic(&proxy, Proto::H2).await;
+    // 512 MiB offered in 1 MiB frames; the proxy should stop after about
+    // 64 + 256 MiB (plus what flow control lets through).
+    let (tx, body) = crate::support::upstream::ChannelBody::new(1);
+    let sent = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let sent2 = sent.clone();
+    let feeder = tokio::spawn(async move {
+        let mib = Bytes::from(vec![b'a'; 1 << 20]);
+        for _ in 0..512 {
+            if tx.send(Ok(mib.clone())).await.is_err() {
+                return;
+            }
+            sent2.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    });
+    let req = c
+        .request(Method::POST, "/v1/messages")
+        .header("content-type", "application/json")
+        .body(http_body_util::BodyExt::boxed(body))
+        .unwrap();
+    let resp = c.send(req).await.unwrap();
+    let at_answer = sent.load(std::sync::atomic::Ordering::Relaxed);
+    eprintln!("413 after {at_answer} MiB of 512 were sent");
+    assert_eq!(resp.status(), 413);
+    let limit_mib = (MAX_MASKED_BODY + MAX_DRAINED_BODY) >> 20;
+    assert!(
+        at_answer > limit_mib - 8 && at_answer < limit_mib + 32,
+        "answered after {at_answer} MiB were sent"
+    );
+    feeder.abort();
 }
 
 /// The progress window the tests set (`--body-progress-timeout`); the
