@@ -34,6 +34,9 @@ use crate::policy::Policy;
 use crate::proxy::body::{Body, BoxError};
 use crate::proxy::encoding::Decoder;
 
+/// The rule named when a tool call's input cannot be read (it is blocked).
+pub const UNREADABLE_INPUT: &str = "builtin:unparsable";
+
 /// How often a held stream gets a `ping` (Claude Code gives up after 300 s of silence).
 const KEEPALIVE: Duration = Duration::from_secs(10);
 
@@ -337,7 +340,18 @@ pub async fn decide(
     tx: Option<&Tx>,
 ) -> Option<Verdict> {
     let guard = &ctx.policy.guard;
-    let decision = guard.decide(tool, input);
+    // Tool inputs are JSON objects. Anything else is input the inspector
+    // could not read (malformed, nested past serde_json's depth limit that
+    // the agent's parser does not have, or over the hold limit): the guard
+    // cannot see its command or path, so it is blocked, not allowed.
+    let decision = if input.is_object() {
+        guard.decide(tool, input)
+    } else {
+        Decision::Block {
+            rule: UNREADABLE_INPUT.to_string(),
+            reason: "hoopctl could not read this call's input as a JSON object (malformed, nested too deeply, or too large to hold), so it could not be checked".to_string(),
+        }
+    };
     let summary = summarize(tool, input);
     let publish = |decision: &str, d: &Decision| {
         if let Some(r) = &ctx.record {

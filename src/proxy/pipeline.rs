@@ -314,6 +314,14 @@ pub async fn response_body(
             return Ok(replace_with_error(parts, &ctx, ApiError::new(502, msg)));
         }
     };
+    // What the inspector cannot parse it cannot check (serde_json stops at
+    // 128 levels of nesting; the agent's parser does not): not passed on.
+    if let Err(e) = serde_json::from_slice::<serde_json::Value>(&plain) {
+        let msg = format!(
+            "hoopctl could not read the upstream answer as JSON ({e}), so it could not inspect it; it was not passed on"
+        );
+        return Ok(replace_with_error(parts, &ctx, ApiError::new(502, msg)));
+    }
     let out = stream::json(&ctx, &plain).await;
     parts.headers.remove(header::CONTENT_ENCODING);
     parts

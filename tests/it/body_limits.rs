@@ -385,3 +385,79 @@ async fn an_honest_slow_body_passes() {
     assert!(took >= Duration::from_secs(5), "{took:?}");
     assert_eq!(messages_sent(&fake), 1);
 }
+
+/// A Bash call whose input nests 200 levels deep: past serde_json's 128,
+/// well within what the agent's JSON parser reads.
+fn deep_bash_call() -> Value {
+    let mut deep = serde_json::json!("x");
+    for _ in 0..200 {
+        deep = serde_json::json!([deep]);
+    }
+    crate::support::fake_anthropic::tool_use_block(
+        "toolu_deep",
+        "Bash",
+        serde_json::json!({"command": "rm -rf /", "x": deep}),
+    )
+}
+
+async fn post_messages(proxy: &Proxy, stream: bool) -> (u16, String) {
+    let mut c = anthropic(proxy, Proto::H1).await;
+    let body = format!(
+        r#"{{"model":"m","max_tokens":10,"stream":{stream},"messages":[{{"role":"user","content":"hi"}}]}}"#
+    );
+    let req = c
+        .request(Method::POST, "/v1/messages")
+        .header("content-type", "application/json")
+        .header("x-api-key", "k")
+        .body(client::full(body))
+        .unwrap();
+    let resp = c.send(req).await.unwrap();
+    let status = resp.status().as_u16();
+    let text = String::from_utf8_lossy(&client::body_bytes(resp).await).into_owned();
+    (status, text)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tool_input_too_deep_to_parse_is_blocked_in_a_stream() {
+    let env = Env::new();
+    let events = crate::support::fake_anthropic::sse_events(
+        "msg_1",
+        "m",
+        &[deep_bash_call()],
+        "tool_use",
+        3,
+    )
+    .concat();
+    let fake = fixed(Reply::Raw {
+        status: 200,
+        headers: vec![("content-type".into(), "text/event-stream".into())],
+        body: Bytes::from(events),
+    });
+    let proxy = start(&env, &fake, &[]);
+    let (status, text) = post_messages(&proxy, true).await;
+    assert_eq!(status, 200);
+    assert!(text.contains("builtin:unparsable"), "{text}");
+    assert!(!text.contains("\"type\":\"tool_use\""), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_json_answer_too_deep_to_parse_gets_a_502() {
+    let env = Env::new();
+    let message = serde_json::json!({
+        "id": "msg_1", "type": "message", "role": "assistant", "model": "m",
+        "content": [deep_bash_call()],
+        "stop_reason": "tool_use", "stop_sequence": null,
+        "usage": {"input_tokens": 1, "output_tokens": 1}
+    });
+    let fake = fixed(Reply::Raw {
+        status: 200,
+        headers: vec![("content-type".into(), "application/json".into())],
+        body: Bytes::from(message.to_string()),
+    });
+    let proxy = start(&env, &fake, &[]);
+    let (status, text) = post_messages(&proxy, false).await;
+    assert_eq!(status, 502, "{text}");
+    let v: Value = serde_json::from_str(&text).unwrap();
+    assert_api_error(&v, "api_error", "could not inspect it");
+    assert!(!text.contains("rm -rf"), "{text}");
+}
