@@ -148,8 +148,8 @@ impl Stalled {
 /// client, each window of `interval` must bring `min_bytes`, or the body
 /// fails with [`TooSlow`]. Time the consumer (the upstream) takes to ask
 /// for more is not counted against the client.
-pub struct Progress {
-    inner: Incoming,
+pub struct Progress<B = Incoming> {
+    inner: B,
     rule: ProgressRule,
     /// Bytes received in the current window.
     bytes: u64,
@@ -160,8 +160,8 @@ pub struct Progress {
     stalled: Stalled,
 }
 
-impl Progress {
-    pub fn new(inner: Incoming, mut rule: ProgressRule, stalled: Stalled) -> Self {
+impl<B> Progress<B> {
+    pub fn new(inner: B, mut rule: ProgressRule, stalled: Stalled) -> Self {
         rule.interval = rule.interval.max(Duration::from_millis(10));
         Self {
             inner,
@@ -191,7 +191,11 @@ impl Progress {
     }
 }
 
-impl http_body::Body for Progress {
+impl<B> http_body::Body for Progress<B>
+where
+    B: http_body::Body<Data = Bytes> + Unpin,
+    B::Error: Into<BoxError>,
+{
     type Data = Bytes;
     type Error = BoxError;
 
@@ -216,7 +220,7 @@ impl http_body::Body for Progress {
                         this.bytes = this.bytes.saturating_add(d.len() as u64);
                     }
                 }
-                Poll::Ready(frame.map(|r| r.map_err(BoxError::from)))
+                Poll::Ready(frame.map(|r| r.map_err(Into::into)))
             }
             Poll::Pending => {
                 this.waiting = true;
@@ -239,3 +243,6 @@ impl http_body::Body for Progress {
         self.inner.size_hint()
     }
 }
+
+#[cfg(test)]
+mod tests;
