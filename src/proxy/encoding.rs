@@ -160,9 +160,9 @@ impl Decoder {
         self.ended = true;
     }
 
-    /// The next plain piece (at most [`PIECE`] bytes); `None` when all the
-    /// input so far is decoded (and, after [`Decoder::end`], the stream is
-    /// complete).
+    /// The next plain piece (at most [`PIECE`] bytes; without an encoding,
+    /// the chunk as fed); `None` when all the input so far is decoded (and,
+    /// after [`Decoder::end`], the stream is complete).
     pub fn next_piece(&mut self) -> Result<Option<Bytes>, Error> {
         if let Codec::Identity = self.codec {
             if self.input.is_empty() {
@@ -186,8 +186,9 @@ impl Decoder {
                 &mut self.scratch[..room],
             )?;
             self.input.advance(step.used);
-            if step.used > 0 || step.made > 0 {
-                // A call that did nothing says nothing about the stream.
+            if step.used > 0 || step.made > 0 || step.complete {
+                // A call that did nothing says nothing about the stream
+                // (zstd asks for a next frame), unless it saw the end.
                 self.complete = step.complete;
             }
             if step.made > 0 {
@@ -358,6 +359,10 @@ fn gzip_step(gz: &mut Gz, input: &[u8], out: &mut [u8]) -> Result<Step, Error> {
             if s.complete {
                 let crc = std::mem::replace(crc, flate2::Crc::new());
                 *gz = Gz::Trailer(Vec::with_capacity(8), crc);
+                if s.used == 0 && s.made == 0 {
+                    // The end was seen without progress: read the trailer now.
+                    return gzip_step(gz, input, out);
+                }
             }
             Ok(Step {
                 complete: false,

@@ -65,6 +65,22 @@ fn every_encoding_round_trips_in_small_pieces() {
 }
 
 #[test]
+fn output_that_fills_the_last_piece_exactly_is_complete() {
+    // The end of the stream is then seen by a step that makes no progress.
+    for len in [PIECE, 3 * PIECE, PIECE - 1, PIECE + 1] {
+        let data: Vec<u8> = (0..len).map(|i| (i % 7) as u8).collect();
+        for (enc, bytes) in all(&data) {
+            for step in [1, 5000, bytes.len()] {
+                let out = decode_in_pieces(enc, &bytes, step, usize::MAX)
+                    .unwrap_or_else(|e| panic!("{enc}, {len} bytes in {step}-byte chunks: {e}"));
+                assert!(out == data, "{enc}, {len}");
+            }
+            assert_eq!(decode_all(Some(enc), &bytes, len).unwrap().len(), len);
+        }
+    }
+}
+
+#[test]
 fn exactly_the_limit_passes_and_one_byte_more_fails() {
     let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
     for (enc, bytes) in all(&data) {
