@@ -116,6 +116,10 @@ pub struct ConnectArgs {
     /// Seconds in-flight streams may run on after Ctrl-C / SIGTERM.
     #[arg(long, value_name = "SECS", default_value_t = 15)]
     pub drain_timeout: u64,
+    /// Seconds in which a request body must bring at least 1 KiB while
+    /// hoopctl waits for it (408 otherwise). For tests.
+    #[arg(long, value_name = "SECS", default_value_t = crate::proxy::body::BODY_PROGRESS_INTERVAL.as_secs(), hide = true)]
+    pub body_progress_timeout: u64,
     /// The command to run through the proxy, e.g. `-- claude`.
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<OsString>,
@@ -414,6 +418,10 @@ pub async fn run(ctx: &mut Context, args: ConnectArgs, verbose: u8) -> anyhow::R
             connect: Duration::from_secs(args.connect_timeout.max(1)),
             header_read: Duration::from_secs(args.header_read_timeout.max(1)),
             drain: Duration::from_secs(args.drain_timeout),
+            body_progress: crate::proxy::body::ProgressRule {
+                interval: Duration::from_secs(args.body_progress_timeout.max(1)),
+                ..Default::default()
+            },
         },
     };
     let started = supervisor::start(options).await?;

@@ -34,6 +34,9 @@ use crate::policy::Policy;
 use crate::proxy::body::{Body, BoxError};
 use crate::proxy::encoding::Decoder;
 
+/// The rule named when a tool call's input cannot be read (it is blocked).
+pub const UNREADABLE_INPUT: &str = "builtin:unparsable";
+
 /// How often a held stream gets a `ping` (Claude Code gives up after 300 s of silence).
 const KEEPALIVE: Duration = Duration::from_secs(10);
 
@@ -157,7 +160,9 @@ fn answered(ctx: &Context, t: &Transcript, ended: &str) {
     }
 }
 
-/// Relays and inspects the stream; returns how it ended.
+/// Relays and inspects the stream; returns how it ended. The upstream's
+/// chunks are decoded in bounded pieces (`encoding::PIECE`), each framed,
+/// inspected and relayed before the next is decoded.
 async fn drive(
     ctx: &Context,
     mut incoming: Incoming,
@@ -170,9 +175,12 @@ async fn drive(
     let mut machine = Machine::with_filter(filter);
     loop {
         let frame = incoming.frame().await;
-        let (chunk, end) = match frame {
+        let end = match frame {
             Some(Ok(f)) => match f.into_data() {
-                Ok(d) => (d, false),
+                Ok(d) => {
+                    decoder.feed(d);
+                    false
+                }
                 Err(_) => continue,
             },
             Some(Err(e)) => {
@@ -180,46 +188,79 @@ async fn drive(
                 let _ = send(&tx, Bytes::from(ApiError::new(502, msg).to_sse_event())).await;
                 return "upstream_broke";
             }
-            None => (Bytes::new(), true),
-        };
-        let plain = match decoder.push_bytes(chunk) {
-            Ok(p) => p,
-            Err(e) => {
-                let msg = format!("hoopctl could not decode the upstream stream: {e}");
-                let _ = send(&tx, Bytes::from(ApiError::new(502, msg).to_sse_event())).await;
-                return "undecodable";
+            None => {
+                decoder.end();
+                true
             }
         };
-        let mut actions = Vec::new();
-        let mut events: Vec<_> = framer.push(&plain).collect();
-        if end {
-            events.extend(framer.finish());
-        }
-        for event in events {
-            match event {
-                Ok(ev) => {
-                    if ctx.record.is_some() || ctx.bus.active() {
-                        transcript.feed(ev.name.as_deref(), &ev.data);
-                    }
-                    actions.extend(machine.feed(ev));
-                }
+        loop {
+            let piece = match decoder.next_piece() {
+                Ok(Some(p)) => p,
+                Ok(None) => break,
                 Err(e) => {
-                    let msg = format!("hoopctl: {e}");
+                    let (msg, ended) = match e {
+                        crate::proxy::encoding::Error::TooLarge { .. } => (
+                            format!("hoopctl: the upstream stream is too large: {e}"),
+                            "too_large",
+                        ),
+                        e => (
+                            format!("hoopctl could not decode the upstream stream: {e}"),
+                            "undecodable",
+                        ),
+                    };
+                    tracing::warn!(request_id = %ctx.request_id, error = %msg, "event stream ended");
                     let _ = send(&tx, Bytes::from(ApiError::new(502, msg).to_sse_event())).await;
-                    return "unreadable";
+                    return ended;
                 }
+            };
+            let events: Vec<_> = framer.push(&piece).collect();
+            if let Err(ended) = relay(ctx, &mut machine, transcript, events, &tx).await {
+                return ended;
             }
         }
         if end {
-            actions.extend(machine.finish());
-        }
-        if !apply(ctx, &mut machine, actions, &tx).await {
-            return "agent_gone";
-        }
-        if end {
+            let events: Vec<_> = framer.finish().collect();
+            if let Err(ended) = relay(ctx, &mut machine, transcript, events, &tx).await {
+                return ended;
+            }
+            let last = machine.finish();
+            if !apply(ctx, &mut machine, last, &tx).await {
+                return "agent_gone";
+            }
             return "complete";
         }
     }
+}
+
+/// Feeds framed events to the inspector and carries out what it says;
+/// `Err` says how the stream ended.
+async fn relay<F: TextFilter>(
+    ctx: &Context,
+    machine: &mut Machine<F>,
+    transcript: &mut Transcript,
+    events: Vec<Result<crate::anthropic::sse::Event, crate::anthropic::sse::Error>>,
+    tx: &Tx,
+) -> Result<(), &'static str> {
+    let mut actions = Vec::new();
+    for event in events {
+        match event {
+            Ok(ev) => {
+                if ctx.record.is_some() || ctx.bus.active() {
+                    transcript.feed(ev.name.as_deref(), &ev.data);
+                }
+                actions.extend(machine.feed(ev));
+            }
+            Err(e) => {
+                let msg = format!("hoopctl: {e}");
+                let _ = send(tx, Bytes::from(ApiError::new(502, msg).to_sse_event())).await;
+                return Err("unreadable");
+            }
+        }
+    }
+    if !apply(ctx, machine, actions, tx).await {
+        return Err("agent_gone");
+    }
+    Ok(())
 }
 
 /// Carries out actions in order; false when the agent went away.
@@ -299,7 +340,18 @@ pub async fn decide(
     tx: Option<&Tx>,
 ) -> Option<Verdict> {
     let guard = &ctx.policy.guard;
-    let decision = guard.decide(tool, input);
+    // Tool inputs are JSON objects. Anything else is input the inspector
+    // could not read (malformed, nested past serde_json's depth limit that
+    // the agent's parser does not have, or over the hold limit): the guard
+    // cannot see its command or path, so it is blocked, not allowed.
+    let decision = if input.is_object() {
+        guard.decide(tool, input)
+    } else {
+        Decision::Block {
+            rule: UNREADABLE_INPUT.to_string(),
+            reason: "hoopctl could not read this call's input as a JSON object (malformed, nested too deeply, or too large to hold), so it could not be checked".to_string(),
+        }
+    };
     let summary = summarize(tool, input);
     let publish = |decision: &str, d: &Decision| {
         if let Some(r) = &ctx.record {

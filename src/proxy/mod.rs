@@ -60,6 +60,9 @@ pub struct Timeouts {
     pub header_read: Duration,
     /// How long in-flight streams may run on after shutdown begins.
     pub drain: Duration,
+    /// How fast a request body must arrive while hoopctl waits for it
+    /// (408 otherwise); see `body::MIN_BODY_PROGRESS_BYTES`.
+    pub body_progress: body::ProgressRule,
 }
 
 impl Default for Timeouts {
@@ -68,6 +71,7 @@ impl Default for Timeouts {
             connect: Duration::from_secs(10),
             header_read: Duration::from_secs(30),
             drain: Duration::from_secs(15),
+            body_progress: body::ProgressRule::default(),
         }
     }
 }

@@ -173,6 +173,7 @@ pub(super) async fn forward(
             HeaderValue::from_static("identity"),
         );
     }
+    let stalled = outgoing.stalled.clone();
     let (answer, upstream) = match target {
         Target::Origin(origin) => {
             let host = origin.authority.as_str();
@@ -218,6 +219,13 @@ pub(super) async fn forward(
         }
     };
     let resp = match answer {
+        // The client stopped sending the body mid-way: its fault, not the upstream's.
+        Err(_) if stalled.is_set() => {
+            let ours = pipeline::stalled_answer(shared);
+            publish_response(shared, &request_id, ours.status().as_u16(), started);
+            note_error(&ours);
+            return ours;
+        }
         Ok(resp) => resp,
         Err(ours) => {
             publish_response(shared, &request_id, ours.status().as_u16(), started);

@@ -3,6 +3,7 @@
 
 mod support;
 
+mod body_limits;
 mod ca;
 mod claude_code;
 mod cli;
