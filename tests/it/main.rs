@@ -9,6 +9,7 @@ mod cli;
 mod demo;
 mod gateway;
 mod gateway_double;
+mod guard_limits;
 mod inspect;
 mod login;
 mod policy;
