@@ -17,7 +17,9 @@ use crate::policy::mask::{Finding, Session};
 // rustdoc would run their indented examples as Rust doctests.
 const CHECK_HELP: &str = r#"What policy decides for one tool call, which rule, and why.
 
-    hoopctl policy check --tool Bash --input '{"command":"cd / && rm -rf *"}'"#;
+    hoopctl policy check --tool Bash --input '{"command":"cd / && rm -rf *"}'
+
+`--input -` reads the input from stdin, for inputs too long for a command line."#;
 const MASK_HELP: &str = r#"Mask text or JSON read from stdin, as it would leave the machine.
 
     echo 'mail bob@example.com, card 4111 1111 1111 1111' | hoopctl policy mask"#;
@@ -67,6 +69,15 @@ pub fn run(ctx: &Context, cmd: PolicyCommand) -> anyhow::Result<()> {
             policy,
         } => {
             let policy = super::connect::load_policy(ctx, policy.as_ref())?;
+            let input = if input == "-" {
+                let mut text = String::new();
+                std::io::stdin()
+                    .read_to_string(&mut text)
+                    .context("could not read the tool input from stdin")?;
+                text
+            } else {
+                input
+            };
             let input: serde_json::Value = serde_json::from_str(&input)
                 .context("--input is not valid JSON (e.g. '{\"command\":\"ls\"}')")?;
             let mut guard = policy.guard;

@@ -59,6 +59,7 @@ pub const BUILTIN_RULES: &[&str] = &[
     "builtin:sql-update-all",
     "builtin:sql-drop-column",
     "builtin:protected-path",
+    "builtin:unparsable",
 ];
 
 const DEFAULT_REVIEW_TIMEOUT_SECS: u64 = 300;

@@ -11,6 +11,7 @@ mod demo;
 mod file_trust;
 mod gateway;
 mod gateway_double;
+mod guard_limits;
 mod inspect;
 mod login;
 mod policy;

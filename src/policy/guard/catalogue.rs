@@ -15,11 +15,27 @@ use super::shell::{self, Command, Redirect};
 use super::sql::{self, Origin};
 use super::Finding;
 
-/// Deepest `bash -c '…'` / `eval` / `find -exec` nesting that is followed.
-const MAX_NEST: usize = 8;
+/// Deepest `bash -c '…'` / `eval` / `find -exec` nesting that is followed;
+/// deeper is blocked (`builtin:unparsable`).
+pub(super) const MAX_NEST: usize = 8;
 
-/// Most string leaves of one MCP input that are examined.
-const MAX_LEAVES: usize = 10_000;
+/// Most string leaves of one MCP input that are examined; more is blocked
+/// (`builtin:unparsable`).
+pub(super) const MAX_LEAVES: usize = 10_000;
+
+/// Most command-line text read for one call, over every line re-read from
+/// `bash -c`, `eval`, `find -exec`, heredocs and substitutions (each line
+/// also counts [`LINE_COST`]). Re-reading can multiply a short input
+/// (`eval $(eval $(eval …)))` is read once per level), so past this the
+/// call is blocked (`builtin:unparsable`) instead of read further.
+pub(super) const MAX_SHELL_WORK: usize = 4 * shell::MAX_INPUT_BYTES;
+
+/// What each line read costs against [`MAX_SHELL_WORK`] on top of its
+/// bytes, so that many tiny lines are bounded too.
+const LINE_COST: usize = 64;
+
+/// The rule for calls the guard could not fully read.
+const UNPARSABLE: &str = "builtin:unparsable";
 
 const SHELLS: &[&str] = &["sh", "bash", "zsh", "dash", "ksh", "ash", "mksh", "fish"];
 const SQL_CLIENTS: &[&str] = &["psql", "mysql", "mariadb", "sqlite3"];
@@ -57,6 +73,10 @@ pub(super) struct Analyzer<'a> {
     pub findings: Vec<Finding>,
     /// The directory a preceding `cd` moved to, when known (normalised).
     cwd: Option<String>,
+    /// Command-line text read so far, against [`MAX_SHELL_WORK`].
+    work: usize,
+    /// Set once a limit stopped the reading: nothing more is read.
+    stopped: bool,
 }
 
 impl<'a> Analyzer<'a> {
@@ -66,6 +86,8 @@ impl<'a> Analyzer<'a> {
             protected,
             findings: Vec::new(),
             cwd: None,
+            work: 0,
+            stopped: false,
         }
     }
 
@@ -107,6 +129,9 @@ impl<'a> Analyzer<'a> {
                 Value::String(s) => {
                     leaves += 1;
                     if leaves > MAX_LEAVES {
+                        self.unparsable(format!(
+                            "the input has more than {MAX_LEAVES} strings, too many to check"
+                        ));
                         return;
                     }
                     if matches!(key, Some("command" | "cmd")) {
@@ -137,12 +162,44 @@ impl<'a> Analyzer<'a> {
         self.protected.iter().find(|p| inside(&path, &p.path))
     }
 
+    /// Blocks a call that could not be fully read, and stops reading.
+    fn unparsable(&mut self, what: String) {
+        self.stopped = true;
+        self.block(
+            UNPARSABLE,
+            format!("{what}; it could not be fully checked, so it is blocked to be safe"),
+        );
+    }
+
     /// A command line, and any command line nested in it.
     pub fn shell(&mut self, text: &str, depth: usize) {
+        if self.stopped {
+            return;
+        }
         if depth > MAX_NEST {
+            self.unparsable(format!(
+                "the command nests `bash -c`, `eval`, `find -exec` or a script on stdin more than {MAX_NEST} levels deep, too deeply nested to check (write it with less nesting)"
+            ));
+            return;
+        }
+        self.work = self
+            .work
+            .saturating_add(text.len())
+            .saturating_add(LINE_COST);
+        if self.work > MAX_SHELL_WORK {
+            self.unparsable(format!(
+                "the command re-runs nested command lines (`eval`, `bash -c`, substitutions) that add up to more than {MAX_SHELL_WORK} bytes to read, too much to check"
+            ));
             return;
         }
         let script = shell::parse(text);
+        if let Some(limit) = script.gave_up {
+            // Blocked whatever the part that was read holds; reading it
+            // further would only cost time.
+            self.stopped = true;
+            self.block(UNPARSABLE, limit.reason());
+            return;
+        }
         for pipeline in &script.pipelines {
             let argvs: Vec<Vec<String>> = pipeline
                 .iter()
@@ -702,6 +759,10 @@ impl<'a> Analyzer<'a> {
                 let sub = args.get(start..i).unwrap_or_default();
                 if depth < MAX_NEST {
                     self.words(sub, &[], depth + 1);
+                } else if !self.stopped {
+                    self.unparsable(format!(
+                        "the command nests `find -exec` more than {MAX_NEST} levels deep, too deeply nested to check (write it with less nesting)"
+                    ));
                 }
             }
         }

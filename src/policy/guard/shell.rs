@@ -4,12 +4,82 @@
 //! process substitution), removes quoting the way the shell does, and
 //! collects heredoc bodies.
 //!
-//! Owns: shell lexing. Must not: judge anything (see `catalogue`), panic on
-//! any input, or recurse without bound (nesting is capped at [`MAX_DEPTH`]).
+//! Owns: shell lexing and its limits. Must not: judge anything (see
+//! `catalogue`), panic on any input, or recurse without bound.
+//!
+//! Every limit below fails closed: where the reader gives up (a limit, or a
+//! quote or substitution that never ends) it says so in [`Script::gave_up`],
+//! and the catalogue blocks the call, since what was not read was not
+//! checked.
 
-/// Deepest nesting of `$( )`, `( )` and backticks that is read as commands;
-/// anything deeper is skipped (the catalogue still sees the outer commands).
-const MAX_DEPTH: usize = 16;
+mod braces;
+
+/// Longest command line read, in bytes. A longer one is not read at all
+/// ([`Limit::Bytes`]); a script that long belongs in a file.
+pub(super) const MAX_INPUT_BYTES: usize = 1024 * 1024;
+
+/// Deepest nesting of `( )`, `$( )`, backticks, `<( )`, `${ }`, `$(( ))`
+/// and heredoc bodies that is read; deeper is [`Limit::Depth`]. It also
+/// bounds the reader's recursion, so no input can exhaust the stack.
+pub(super) const MAX_DEPTH: usize = 16;
+
+/// Most simple commands in one line, nested ones included
+/// ([`Limit::Commands`]).
+pub(super) const MAX_COMMANDS: usize = 10_000;
+
+/// Most words (after quote removal) in one line, over all its commands
+/// ([`Limit::Words`]).
+pub(super) const MAX_WORDS: usize = 100_000;
+
+/// Most characters brace expansion (`{a,b}`, `{1..9}`) may write for one
+/// line, partial words included ([`Limit::Braces`]): `{a,b}` repeated
+/// doubles the words each time.
+pub(super) const MAX_BRACE_CHARS: usize = 4 * MAX_INPUT_BYTES;
+
+/// Why the reader stopped before the end of a line: the rest was not read,
+/// so the line cannot be checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Limit {
+    /// Longer than [`MAX_INPUT_BYTES`] (the length is kept).
+    Bytes(usize),
+    /// Nested deeper than [`MAX_DEPTH`].
+    Depth,
+    /// More than [`MAX_COMMANDS`] simple commands.
+    Commands,
+    /// More than [`MAX_WORDS`] words.
+    Words,
+    /// Brace expansion past [`MAX_BRACE_CHARS`].
+    Braces,
+    /// A quote or substitution that never ends (which one).
+    Unterminated(&'static str),
+}
+
+impl Limit {
+    /// Why the call is blocked, for the agent and the record.
+    pub fn reason(self) -> String {
+        let what = match self {
+            Limit::Bytes(n) => format!(
+                "the command is {n} bytes long, more than the {MAX_INPUT_BYTES} bytes the guardrails read (put a long script in a file and run the file)"
+            ),
+            Limit::Depth => format!(
+                "the command nests `( )`, `$( )`, backticks, `<( )`, `${{ }}` or `$(( ))` more than {MAX_DEPTH} levels deep, too deeply nested to check (write it with less nesting)"
+            ),
+            Limit::Commands => format!(
+                "the command has more than {MAX_COMMANDS} simple commands, too many to check (split it up)"
+            ),
+            Limit::Words => format!(
+                "the command has more than {MAX_WORDS} words, too many to check (split it up)"
+            ),
+            Limit::Braces => format!(
+                "the command's brace expansions (`{{a,b}}`, `{{1..9}}`) make more than {MAX_BRACE_CHARS} characters of words, too many to check"
+            ),
+            Limit::Unterminated(what) => format!(
+                "the command has an unterminated {what}, so it cannot be read the way bash would (close it)"
+            ),
+        };
+        format!("{what}; it could not be fully checked, so it is blocked to be safe")
+    }
+}
 
 /// One simple command: its words after quote removal, its redirections,
 /// and what it reads on stdin from heredocs and here-strings.
@@ -43,11 +113,21 @@ pub(super) struct Script {
     pub pipelines: Vec<Vec<Command>>,
     /// Names of the shell functions the line defines.
     pub functions: Vec<String>,
+    /// Where the reader gave up, if it did: the line was not fully read.
+    pub gave_up: Option<Limit>,
 }
 
 /// Reads `text` as a shell command line. Never fails: whatever is not valid
 /// shell is read as best it can be.
+///
+/// A line that is not read to its end has [`Script::gave_up`] set.
 pub(super) fn parse(text: &str) -> Script {
+    if text.len() > MAX_INPUT_BYTES {
+        return Script {
+            gave_up: Some(Limit::Bytes(text.len())),
+            ..Script::default()
+        };
+    }
     let mut p = Parser::new(text, 0);
     p.list(false);
     p.finish()
@@ -56,6 +136,9 @@ pub(super) fn parse(text: &str) -> Script {
 struct Pending {
     delimiter: String,
     strip_tabs: bool,
+    /// Unquoted delimiter: the body undergoes `$( )` and backtick
+    /// substitution.
+    expand: bool,
     slot: usize,
 }
 
@@ -67,6 +150,14 @@ struct Parser {
     functions: Vec<String>,
     pending: Vec<Pending>,
     bodies: Vec<String>,
+    /// Simple commands and words read so far, nested readers included.
+    commands: usize,
+    words: usize,
+    /// What is left of [`MAX_BRACE_CHARS`].
+    brace_budget: usize,
+    /// Offsets in the last word read of its unquoted `{`, `,` and `}`.
+    braces: Vec<usize>,
+    gave_up: Option<Limit>,
 }
 
 fn is_meta(c: char) -> bool {
@@ -86,6 +177,54 @@ impl Parser {
             functions: Vec::new(),
             pending: Vec::new(),
             bodies: Vec::new(),
+            commands: 0,
+            words: 0,
+            brace_budget: MAX_BRACE_CHARS,
+            braces: Vec::new(),
+            gave_up: None,
+        }
+    }
+
+    /// Stops reading: the first reason is kept and the rest of the line is
+    /// skipped, so every loop above ends.
+    fn give_up(&mut self, limit: Limit) {
+        if self.gave_up.is_none() {
+            self.gave_up = Some(limit);
+        }
+        self.pos = self.chars.len();
+    }
+
+    /// Enters one more level of nesting, or gives up at [`MAX_DEPTH`].
+    fn enter(&mut self) -> bool {
+        if self.depth >= MAX_DEPTH {
+            self.give_up(Limit::Depth);
+            return false;
+        }
+        self.depth += 1;
+        true
+    }
+
+    /// A reader for nested text (a backtick body, a heredoc body), sharing
+    /// this one's depth and counts; see [`Parser::absorb`].
+    fn child(&self, text: &str) -> Parser {
+        let mut p = Parser::new(text, self.depth);
+        p.commands = self.commands;
+        p.words = self.words;
+        p.brace_budget = self.brace_budget;
+        p
+    }
+
+    /// Takes what a [`Parser::child`] read.
+    fn absorb(&mut self, child: Parser) {
+        self.commands = child.commands;
+        self.words = child.words;
+        self.brace_budget = child.brace_budget;
+        let gave_up = child.gave_up;
+        let s = child.finish();
+        self.out.extend(s.pipelines);
+        self.functions.extend(s.functions);
+        if let Some(limit) = gave_up {
+            self.give_up(limit);
         }
     }
 
@@ -103,6 +242,7 @@ impl Parser {
         Script {
             pipelines: self.out,
             functions: self.functions,
+            gave_up: self.gave_up,
         }
     }
 
@@ -176,25 +316,49 @@ impl Parser {
                 body.push_str(&line);
                 body.push('\n');
             }
+            if p.expand {
+                self.expand_body(&body);
+            }
             if let Some(b) = self.bodies.get_mut(p.slot) {
                 *b = body;
             }
         }
     }
 
+    /// Reads the `$( )`, `${ }`, `$(( ))` and backtick substitutions of a
+    /// heredoc body with an unquoted delimiter: bash runs them.
+    fn expand_body(&mut self, body: &str) {
+        if !self.enter() {
+            return;
+        }
+        let mut p = self.child(body);
+        let mut scratch = String::new();
+        while let Some(c) = p.peek() {
+            match c {
+                '\\' => p.pos += 2,
+                '$' => p.dollar(&mut scratch, true),
+                '`' => p.backtick(&mut scratch),
+                _ => p.pos += 1,
+            }
+            scratch.clear();
+        }
+        self.absorb(p);
+        self.depth -= 1;
+    }
+
     /// Reads commands until the end, or until the `)` that closes a group
-    /// when `in_paren`.
-    fn list(&mut self, in_paren: bool) {
+    /// when `in_paren`; false if the input ended first.
+    fn list(&mut self, in_paren: bool) -> bool {
         loop {
             self.skip_blanks();
             self.skip_comment();
             let before = self.pos;
             match self.peek() {
-                None => return,
+                None => return !in_paren,
                 Some(')') => {
                     self.pos += 1;
                     if in_paren {
-                        return;
+                        return true;
                     }
                 }
                 Some('\n') => {
@@ -217,6 +381,10 @@ impl Parser {
         loop {
             let cmd = self.command();
             if !cmd.words.is_empty() || !cmd.redirects.is_empty() || !cmd.slots.is_empty() {
+                self.commands += 1;
+                if self.commands > MAX_COMMANDS {
+                    self.give_up(Limit::Commands);
+                }
                 cmds.push(cmd);
             }
             self.skip_blanks();
@@ -286,13 +454,31 @@ impl Parser {
                         if !name.is_empty() {
                             self.functions.push(name);
                         }
+                    } else if self.braces.is_empty() {
+                        self.push_word(&mut cmd, text);
                     } else {
-                        cmd.words.push(text);
+                        let marks = std::mem::take(&mut self.braces);
+                        match braces::expand(&text, &marks, &mut self.brace_budget) {
+                            Some(words) => {
+                                for w in words {
+                                    self.push_word(&mut cmd, w);
+                                }
+                            }
+                            None => self.give_up(Limit::Braces),
+                        }
                     }
                 }
             }
         }
         cmd
+    }
+
+    fn push_word(&mut self, cmd: &mut Command, word: String) {
+        self.words += 1;
+        if self.words > MAX_WORDS {
+            self.give_up(Limit::Words);
+        }
+        cmd.words.push(word);
     }
 
     fn redirect(&mut self, cmd: &mut Command, mut op: String) {
@@ -329,10 +515,12 @@ impl Parser {
             _ => return,
         }
         self.skip_blanks();
+        let start = self.pos;
         let target = match self.peek() {
             Some(c) if !is_meta(c) => self.word().0,
             _ => String::new(),
         };
+        let quoted = self.raw(start).contains(['\'', '"', '\\']);
         if op.ends_with("<<<") {
             cmd.stdin.push(target);
         } else if op.ends_with("<<") || op.ends_with("<<-") {
@@ -341,6 +529,7 @@ impl Parser {
             self.pending.push(Pending {
                 delimiter: target,
                 strip_tabs: op.ends_with('-'),
+                expand: !quoted,
                 slot,
             });
             cmd.slots.push(slot);
@@ -351,9 +540,12 @@ impl Parser {
 
     /// One word with quotes removed; `plain` is false if any quoting,
     /// escaping or expansion was involved.
+    /// The offsets of its unquoted `{`, `,` and `}` are left in
+    /// `self.braces`, for brace expansion.
     fn word(&mut self) -> (String, bool) {
         let mut text = String::new();
         let mut plain = true;
+        let mut marks = Vec::new();
         while let Some(c) = self.peek() {
             if is_meta(c) {
                 break;
@@ -370,12 +562,7 @@ impl Parser {
                 '\'' => {
                     plain = false;
                     self.pos += 1;
-                    while let Some(n) = self.bump() {
-                        if n == '\'' {
-                            break;
-                        }
-                        text.push(n);
-                    }
+                    self.single_quoted(&mut text);
                 }
                 '"' => {
                     plain = false;
@@ -391,14 +578,35 @@ impl Parser {
                     self.backtick(&mut text);
                 }
                 _ => {
+                    if matches!(c, '{' | ',' | '}') {
+                        marks.push(text.len());
+                    }
                     text.push(c);
                     self.pos += 1;
                 }
             }
         }
+        // Only a `{` can start an expansion.
+        self.braces = if marks.iter().any(|&m| text.as_bytes().get(m) == Some(&b'{')) {
+            marks
+        } else {
+            Vec::new()
+        };
         (text, plain)
     }
 
+    /// After a `'`: up to the closing one.
+    fn single_quoted(&mut self, text: &mut String) {
+        while let Some(n) = self.bump() {
+            if n == '\'' {
+                return;
+            }
+            text.push(n);
+        }
+        self.give_up(Limit::Unterminated("`'` quote"));
+    }
+
+    /// After a `"`: up to the closing one, reading substitutions.
     fn double_quoted(&mut self, text: &mut String) {
         while let Some(c) = self.peek() {
             match c {
@@ -425,6 +633,7 @@ impl Parser {
                 }
             }
         }
+        self.give_up(Limit::Unterminated("`\"` quote"));
     }
 
     /// At a `$`: command substitution is read as commands and kept in the
@@ -432,9 +641,10 @@ impl Parser {
     fn dollar(&mut self, text: &mut String, in_double: bool) {
         let start = self.pos;
         match self.peek_at(1) {
-            Some('(') if self.peek_at(2) == Some('(') => {
+            Some('(') if self.peek_at(2) == Some('(') && self.arith_closes(self.pos + 3) => {
+                // Arithmetic: bash expands the `$( )` and backticks in it.
                 self.pos += 3;
-                self.skip_balanced('(', ')', 2);
+                self.expansion('(', ')', 2, in_double, "`$((` arithmetic");
                 text.push_str(&self.raw(start));
             }
             Some('(') => {
@@ -443,8 +653,9 @@ impl Parser {
                 text.push_str(&self.raw(start));
             }
             Some('{') => {
+                // `${x:-$(cmd)}`: bash runs the substitutions in it.
                 self.pos += 2;
-                self.skip_balanced('{', '}', 1);
+                self.expansion('{', '}', 1, in_double, "`${` parameter expansion");
                 text.push_str(&self.raw(start));
             }
             Some('\'') if !in_double => {
@@ -478,15 +689,20 @@ impl Parser {
                 _ => text.push(c),
             }
         }
+        self.give_up(Limit::Unterminated("`$'` quote"));
     }
 
     fn backtick(&mut self, text: &mut String) {
         let start = self.pos;
         self.pos += 1;
         let mut inner = String::new();
+        let mut closed = false;
         while let Some(c) = self.bump() {
             match c {
-                '`' => break,
+                '`' => {
+                    closed = true;
+                    break;
+                }
                 '\\' => match self.peek() {
                     Some(n @ ('`' | '\\' | '$')) => {
                         inner.push(n);
@@ -497,59 +713,116 @@ impl Parser {
                 _ => inner.push(c),
             }
         }
+        if !closed {
+            self.give_up(Limit::Unterminated("backtick substitution"));
+            return;
+        }
         self.sub_parse(&inner);
         text.push_str(&self.raw(start));
     }
 
     /// Reads a `( … )` group as commands, after its `(`.
     fn nested(&mut self) {
-        if self.depth >= MAX_DEPTH {
-            self.skip_balanced('(', ')', 1);
+        if !self.enter() {
             return;
         }
-        self.depth += 1;
-        self.list(true);
+        if !self.list(true) {
+            self.give_up(Limit::Unterminated("`(` or `$(`"));
+        }
         self.depth -= 1;
     }
 
     fn sub_parse(&mut self, inner: &str) {
-        if self.depth >= MAX_DEPTH {
+        if !self.enter() {
             return;
         }
-        let mut p = Parser::new(inner, self.depth + 1);
+        let mut p = self.child(inner);
         p.list(false);
-        let s = p.finish();
-        self.out.extend(s.pipelines);
-        self.functions.extend(s.functions);
+        self.absorb(p);
+        self.depth -= 1;
     }
 
-    /// Skips to the close that brings `depth` to zero, minding quotes.
-    fn skip_balanced(&mut self, open: char, close: char, mut depth: usize) {
-        while let Some(c) = self.bump() {
+    /// Reads up to the `close` that brings `depth` to zero, after the
+    /// opening of a `${ }` or `$(( ))`: quotes are minded and the `$( )`,
+    /// `${ }` and backtick substitutions inside are read as commands.
+    /// Inside double quotes a `'` is an ordinary character
+    /// (`"${x:-'$(cmd)'}"` runs `cmd`).
+    fn expansion(
+        &mut self,
+        open: char,
+        close: char,
+        mut depth: usize,
+        in_double: bool,
+        what: &'static str,
+    ) {
+        if !self.enter() {
+            return;
+        }
+        let mut scratch = String::new();
+        while let Some(c) = self.peek() {
             match c {
-                '\\' => {
-                    self.bump();
+                '\\' => self.pos += 2,
+                '\'' if !in_double => {
+                    self.pos += 1;
+                    self.single_quoted(&mut scratch);
                 }
-                '\'' => while self.bump().is_some_and(|n| n != '\'') {},
-                '"' => loop {
-                    match self.bump() {
-                        None | Some('"') => break,
-                        Some('\\') => {
-                            self.bump();
-                        }
-                        Some(_) => {}
-                    }
-                },
-                c if c == open => depth += 1,
+                '"' => {
+                    self.pos += 1;
+                    self.double_quoted(&mut scratch);
+                }
+                '$' => self.dollar(&mut scratch, false),
+                '`' => self.backtick(&mut scratch),
+                c if c == open => {
+                    depth += 1;
+                    self.pos += 1;
+                }
                 c if c == close => {
+                    self.pos += 1;
                     depth -= 1;
                     if depth == 0 {
+                        self.depth -= 1;
                         return;
                     }
                 }
+                _ => self.pos += 1,
+            }
+            scratch.clear();
+        }
+        self.give_up(Limit::Unterminated(what));
+        self.depth -= 1;
+    }
+
+    /// Whether the `$((` whose text starts at `from` is arithmetic: its
+    /// parentheses close with `))`. Otherwise (`$((cmd) | (cmd))`) bash
+    /// reads it as a command substitution of a subshell.
+    fn arith_closes(&self, from: usize) -> bool {
+        let mut depth = 0usize;
+        let mut i = from;
+        while let Some(&c) = self.chars.get(i) {
+            i += 1;
+            match c {
+                '\\' => i += 1,
+                '\'' => {
+                    while self.chars.get(i).is_some_and(|&n| n != '\'') {
+                        i += 1;
+                    }
+                    i += 1;
+                }
+                '"' => {
+                    while let Some(&n) = self.chars.get(i) {
+                        i += if n == '\\' { 2 } else { 1 };
+                        if n == '"' {
+                            break;
+                        }
+                    }
+                }
+                '(' => depth += 1,
+                ')' if depth == 0 => return self.chars.get(i) == Some(&')'),
+                ')' => depth -= 1,
                 _ => {}
             }
         }
+        false
     }
 }
 

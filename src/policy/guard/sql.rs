@@ -2,20 +2,36 @@
 //! `UPDATE` without `WHERE` (block) and `ALTER TABLE … DROP COLUMN`
 //! (review), read with sqlparser.
 //!
-//! Owns: the SQL rules of the catalogue. Must not: panic; text that looks
-//! like `DROP`/`TRUNCATE` but does not parse is blocked (fail closed).
+//! Owns: the SQL rules of the catalogue and their limits. Must not: panic.
+//! Fails closed: text that looks like `DROP`/`TRUNCATE` (or, from an SQL
+//! client, `DELETE`/`UPDATE`) but does not parse is blocked, and so is a
+//! statement too long or too deeply nested to parse.
 
 use std::sync::LazyLock;
 
 use regex::Regex;
 use sqlparser::ast::{AlterTableOperation, ObjectType, Statement};
 use sqlparser::dialect::{Dialect, GenericDialect, MySqlDialect, PostgreSqlDialect, SQLiteDialect};
-use sqlparser::parser::Parser;
+use sqlparser::parser::{Parser, ParserError};
 
 use super::Finding;
 
-/// Longer text is only checked with the fail-closed prefix test.
-const MAX_PARSE: usize = 256 * 1024;
+/// Longest text parsed as a whole, and longest single statement parsed, in
+/// bytes. A longer statement that mentions a judged keyword is blocked.
+pub(super) const MAX_SQL_BYTES: usize = 256 * 1024;
+
+/// Most statements of one text that are parsed one by one; past this a
+/// text that did not parse as a whole is blocked.
+pub(super) const MAX_SQL_STATEMENTS: usize = 1_000;
+
+/// How deep sqlparser may recurse (nested expressions, subqueries) before
+/// it gives up; a statement over it that mentions a judged keyword is
+/// blocked. This is sqlparser's own default, made explicit: it keeps the
+/// parser well inside the stack.
+pub(super) const SQL_RECURSION_LIMIT: usize = 50;
+
+/// The rule for SQL the guard could not fully read.
+const UNPARSABLE: &str = "builtin:unparsable";
 
 /// Text without any of these words cannot hold a statement we judge.
 static KEYWORDS: LazyLock<Option<Regex>> =
@@ -44,8 +60,8 @@ pub(super) fn check(text: &str, origin: Origin) -> Vec<Finding> {
     if !mentions {
         return Vec::new();
     }
-    if text.len() <= MAX_PARSE {
-        if let Some(stmts) = parse_any(text) {
+    if text.len() <= MAX_SQL_BYTES {
+        if let Ok(stmts) = parse_any(text) {
             return stmts.iter().filter_map(judge).collect();
         }
     }
@@ -56,32 +72,63 @@ pub(super) fn check(text: &str, origin: Origin) -> Vec<Finding> {
         .filter(|l| !l.trim_start().starts_with('\\'))
         .collect::<Vec<_>>()
         .join("\n");
+    let stmts = split_statements(&cleaned);
+    if stmts.len() > MAX_SQL_STATEMENTS {
+        return vec![Finding::block(
+            UNPARSABLE,
+            format!(
+                "the SQL has {} statements, more than the {MAX_SQL_STATEMENTS} the guardrails check one by one; it could not be fully checked, so it is blocked to be safe",
+                stmts.len()
+            ),
+        )];
+    }
     let mut out = Vec::new();
-    for stmt in split_statements(&cleaned) {
-        let parsed = if stmt.len() <= MAX_PARSE {
+    for stmt in stmts {
+        let parsed = if stmt.len() <= MAX_SQL_BYTES {
             parse_any(stmt)
         } else {
-            None
+            Err(Unparsed::TooLong)
         };
         match parsed {
-            Some(stmts) => out.extend(stmts.iter().filter_map(judge)),
-            None => out.extend(fail_closed(stmt, origin)),
+            Ok(stmts) => out.extend(stmts.iter().filter_map(judge)),
+            Err(why) => out.extend(fail_closed(stmt, origin, why)),
         }
     }
     out
 }
 
-fn parse_any(text: &str) -> Option<Vec<Statement>> {
+/// Why a statement was not parsed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Unparsed {
+    /// No dialect accepts it.
+    Syntax,
+    /// Over [`MAX_SQL_BYTES`].
+    TooLong,
+    /// Over [`SQL_RECURSION_LIMIT`] in some dialect.
+    TooDeep,
+}
+
+fn parse_any(text: &str) -> Result<Vec<Statement>, Unparsed> {
     let dialects: [&dyn Dialect; 4] = [
         &GenericDialect {},
         &PostgreSqlDialect {},
         &MySqlDialect {},
         &SQLiteDialect {},
     ];
-    dialects
-        .iter()
-        .find_map(|d| Parser::parse_sql(*d, text).ok())
-        .filter(|stmts| !stmts.is_empty())
+    let mut why = Unparsed::Syntax;
+    for d in dialects {
+        let parsed = Parser::new(d)
+            .with_recursion_limit(SQL_RECURSION_LIMIT)
+            .try_with_sql(text)
+            .and_then(|mut p| p.parse_statements());
+        match parsed {
+            Ok(stmts) if !stmts.is_empty() => return Ok(stmts),
+            Ok(_) => {}
+            Err(ParserError::RecursionLimitExceeded) => why = Unparsed::TooDeep,
+            Err(_) => {}
+        }
+    }
+    Err(why)
 }
 
 fn judge(stmt: &Statement) -> Option<Finding> {
@@ -200,13 +247,61 @@ fn strip_comments(mut s: &str) -> &str {
     }
 }
 
-fn fail_closed(stmt: &str, origin: Origin) -> Option<Finding> {
+fn fail_closed(stmt: &str, origin: Origin, why: Unparsed) -> Option<Finding> {
     let s = strip_comments(stmt);
     let head: String = s
         .chars()
         .take_while(|c| c.is_ascii_alphabetic())
         .collect::<String>()
         .to_ascii_lowercase();
+    let shown: String = s
+        .split_whitespace()
+        .take(4)
+        .collect::<Vec<_>>()
+        .join(" ")
+        .chars()
+        .take(80)
+        .collect();
+    if why != Unparsed::Syntax {
+        // A limit, not a syntax error: what it does was not read. From a
+        // client any mention of a judged keyword blocks; embedded text
+        // only when it starts with one.
+        let judged = matches!(
+            head.as_str(),
+            "drop" | "truncate" | "delete" | "update" | "alter"
+        );
+        let hit = match origin {
+            Origin::Client => judged || KEYWORDS.as_ref().is_none_or(|re| re.is_match(s)),
+            Origin::Embedded => judged,
+        };
+        if !hit {
+            return None;
+        }
+        let limit = match why {
+            Unparsed::TooLong => format!(
+                "is {} bytes long, more than the {MAX_SQL_BYTES} bytes the guardrails parse",
+                stmt.len()
+            ),
+            _ => format!(
+                "nests more than {SQL_RECURSION_LIMIT} levels deep, too deeply nested to parse"
+            ),
+        };
+        return Some(Finding::block(
+            UNPARSABLE,
+            format!("the SQL statement `{shown}` {limit}; it could not be fully checked, so it is blocked to be safe"),
+        ));
+    }
+    if origin == Origin::Client && matches!(head.as_str(), "delete" | "update") {
+        let (rule, what) = if head == "delete" {
+            ("builtin:sql-delete-all", "DELETE")
+        } else {
+            ("builtin:sql-update-all", "UPDATE")
+        };
+        return Some(Finding::block(
+            rule,
+            format!("`{shown}` looks like {what} but could not be parsed, so whether it has a `WHERE` is unknown; it is blocked to be safe"),
+        ));
+    }
     let hit = match origin {
         Origin::Client => head == "drop" || head == "truncate",
         Origin::Embedded => STRICT.as_ref().is_some_and(|re| re.is_match(s)),
@@ -214,7 +309,6 @@ fn fail_closed(stmt: &str, origin: Origin) -> Option<Finding> {
     if !hit {
         return None;
     }
-    let shown: String = s.split_whitespace().take(4).collect::<Vec<_>>().join(" ");
     let (rule, what) = if head == "drop" {
         ("builtin:sql-drop", "DROP")
     } else {

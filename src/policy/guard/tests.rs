@@ -4,6 +4,9 @@ use serde_json::json;
 
 use super::*;
 
+mod differential;
+mod limits;
+
 const HOME: &str = "/home/me";
 
 fn guard() -> Guard {
@@ -827,6 +830,7 @@ fn every_reported_rule_is_listed() {
         "psql -c 'update x set a=1'",
         "psql -c 'alter table x drop column y'",
         "echo > /etc/x",
+        "echo 'unterminated",
     ] {
         inputs.push(("Bash", json!({ "command": cmd })));
     }
