@@ -10,6 +10,8 @@ pub mod body;
 mod connect;
 pub mod encoding;
 mod gateway;
+#[doc(hidden)]
+pub mod head;
 mod pipeline;
 mod record;
 pub use record::bench_recording;
