@@ -6,6 +6,7 @@ mod support;
 mod ca;
 mod claude_code;
 mod cli;
+mod conn_limits;
 mod demo;
 mod gateway;
 mod gateway_double;
