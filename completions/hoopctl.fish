@@ -102,6 +102,9 @@ powershell\t''"
 complete -c hoopctl -n "__fish_hoopctl_using_subcommand connect" -l connect-timeout -d 'Seconds to wait for an upstream connection before answering 502' -r
 complete -c hoopctl -n "__fish_hoopctl_using_subcommand connect" -l header-read-timeout -d 'Seconds a client may take to send a request head before it is dropped' -r
 complete -c hoopctl -n "__fish_hoopctl_using_subcommand connect" -l drain-timeout -d 'Seconds in-flight streams may run on after Ctrl-C / SIGTERM' -r
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand connect" -l tls-handshake-timeout -d 'Seconds an agent may take for its whole TLS handshake (tests)' -r
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand connect" -l idle-timeout -d 'Seconds a connection with no request in flight stays open (tests)' -r
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand connect" -l response-head-timeout -d 'Seconds to wait for an upstream\'s response head before a 504 (tests)' -r
 complete -c hoopctl -n "__fish_hoopctl_using_subcommand connect" -l profile -d 'Configuration profile to use' -r
 complete -c hoopctl -n "__fish_hoopctl_using_subcommand connect" -l output -d 'Output format of commands that report something' -r -f -a "text\t''
 json\t''"

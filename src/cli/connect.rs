@@ -24,7 +24,7 @@ use crate::gateway::api::Api;
 use crate::gateway::link::{Link, Progress};
 use crate::policy::Policy;
 use crate::proxy::upstream::Origin;
-use crate::proxy::{parse_listen, Timeouts};
+use crate::proxy::{self, parse_listen, Timeouts};
 use crate::secret::Secret;
 use crate::supervisor::{self, Options};
 
@@ -116,6 +116,15 @@ pub struct ConnectArgs {
     /// Seconds in-flight streams may run on after Ctrl-C / SIGTERM.
     #[arg(long, value_name = "SECS", default_value_t = 15)]
     pub drain_timeout: u64,
+    /// Seconds an agent may take for its whole TLS handshake (tests).
+    #[arg(long, value_name = "SECS", hide = true)]
+    pub tls_handshake_timeout: Option<u64>,
+    /// Seconds a connection with no request in flight stays open (tests).
+    #[arg(long, value_name = "SECS", hide = true)]
+    pub idle_timeout: Option<u64>,
+    /// Seconds to wait for an upstream's response head before a 504 (tests).
+    #[arg(long, value_name = "SECS", hide = true)]
+    pub response_head_timeout: Option<u64>,
     /// Seconds in which a request body must bring at least 1 KiB while
     /// hoopctl waits for it (408 otherwise). For tests.
     #[arg(long, value_name = "SECS", default_value_t = crate::proxy::body::BODY_PROGRESS_INTERVAL.as_secs(), hide = true)]
@@ -418,10 +427,14 @@ pub async fn run(ctx: &mut Context, args: ConnectArgs, verbose: u8) -> anyhow::R
             connect: Duration::from_secs(args.connect_timeout.max(1)),
             header_read: Duration::from_secs(args.header_read_timeout.max(1)),
             drain: Duration::from_secs(args.drain_timeout),
+            tls_handshake: secs_or(args.tls_handshake_timeout, proxy::TLS_HANDSHAKE_TIMEOUT),
+            idle: secs_or(args.idle_timeout, proxy::IDLE_TIMEOUT),
+            response_head: secs_or(args.response_head_timeout, proxy::RESPONSE_HEAD_TIMEOUT),
             body_progress: crate::proxy::body::ProgressRule {
                 interval: Duration::from_secs(args.body_progress_timeout.max(1)),
                 ..Default::default()
             },
+            ..Timeouts::default()
         },
     };
     let started = supervisor::start(options).await?;
@@ -519,4 +532,9 @@ pub async fn run(ctx: &mut Context, args: ConnectArgs, verbose: u8) -> anyhow::R
         },
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// A hidden `--*-timeout SECS` flag (at least 1 s), else the default.
+fn secs_or(flag: Option<u64>, default: Duration) -> Duration {
+    flag.map_or(default, |s| Duration::from_secs(s.max(1)))
 }

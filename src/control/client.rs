@@ -4,10 +4,14 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::AsyncWriteExt;
 use tokio::net::UnixStream;
 
-use super::protocol::{Command, Hello, Reply, ServerLine, VERSION};
+use super::protocol::{Command, Hello, LineReader, Reply, ServerLine, VERSION};
+
+/// How long a client waits to connect, for the server's greeting, and for
+/// each reply; a socket that stays silent longer is reported, not skipped.
+pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -15,6 +19,15 @@ pub enum Error {
     NoProxy(PathBuf),
     #[error("control socket {path}: {why}")]
     Socket { path: PathBuf, why: String },
+    /// Nothing listens there any more (a proxy that died): skipped.
+    #[error("control socket {path} is stale (nothing listens there): {why}")]
+    Stale { path: PathBuf, why: String },
+    #[error("the control socket {path} did not answer within {secs}s ({what}); is another program listening there? If no hoopctl proxy is running, remove it")]
+    Silent {
+        path: PathBuf,
+        what: &'static str,
+        secs: u64,
+    },
 }
 
 /// Control sockets in `runtime` (stale ones are skipped when connecting).
@@ -38,7 +51,7 @@ pub fn sockets(runtime: &Path) -> Vec<PathBuf> {
 /// One connection to one proxy.
 pub struct Conn {
     pub hello: Hello,
-    lines: tokio::io::Lines<BufReader<tokio::net::unix::OwnedReadHalf>>,
+    lines: LineReader<tokio::net::unix::OwnedReadHalf>,
     w: tokio::net::unix::OwnedWriteHalf,
     path: PathBuf,
 }
@@ -49,17 +62,34 @@ impl Conn {
             path: path.to_path_buf(),
             why,
         };
-        let stream = tokio::time::timeout(Duration::from_secs(2), UnixStream::connect(path))
-            .await
-            .map_err(|_| err("timed out".into()))?
-            .map_err(|e| err(e.to_string()))?;
+        let silent = |what| Error::Silent {
+            path: path.to_path_buf(),
+            what,
+            secs: ANSWER_TIMEOUT.as_secs(),
+        };
+        let stream = match tokio::time::timeout(ANSWER_TIMEOUT, UnixStream::connect(path)).await {
+            Err(_) => return Err(silent("no connection")),
+            Ok(Ok(s)) => s,
+            Ok(Err(e))
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::NotFound
+                ) =>
+            {
+                return Err(Error::Stale {
+                    path: path.to_path_buf(),
+                    why: e.to_string(),
+                })
+            }
+            Ok(Err(e)) => return Err(err(e.to_string())),
+        };
         let (r, w) = stream.into_split();
-        let mut lines = BufReader::new(r).lines();
-        let first = tokio::time::timeout(Duration::from_secs(2), lines.next_line())
+        let mut lines = LineReader::new(r);
+        let first = tokio::time::timeout(ANSWER_TIMEOUT, lines.next_line())
             .await
-            .map_err(|_| err("no greeting".into()))?
+            .map_err(|_| silent("no greeting"))?
             .map_err(|e| err(e.to_string()))?
-            .ok_or_else(|| err("closed".into()))?;
+            .ok_or_else(|| err("closed before greeting".into()))?;
         let hello = match serde_json::from_str::<ServerLine>(&first) {
             Ok(ServerLine::Hello(h)) if h.version == VERSION => h,
             Ok(ServerLine::Hello(h)) => {
@@ -68,7 +98,11 @@ impl Conn {
                     h.version
                 )))
             }
-            _ => return Err(err("unexpected greeting".into())),
+            _ => {
+                return Err(err(
+                    "unexpected greeting (is another program listening there?)".into(),
+                ))
+            }
         };
         Ok(Self {
             hello,
@@ -80,8 +114,9 @@ impl Conn {
 
     /// Sends a command and returns its reply (events before it are skipped).
     pub async fn call(&mut self, cmd: &Command) -> Result<Reply, Error> {
+        let path = self.path.clone();
         let err = |why: String| Error::Socket {
-            path: self.path.clone(),
+            path: path.clone(),
             why,
         };
         let mut text = serde_json::to_string(cmd).unwrap_or_default();
@@ -90,17 +125,26 @@ impl Conn {
             .write_all(text.as_bytes())
             .await
             .map_err(|e| err(e.to_string()))?;
-        loop {
-            let line = self
-                .lines
-                .next_line()
-                .await
-                .map_err(|e| err(e.to_string()))?
-                .ok_or_else(|| err("closed".into()))?;
-            if let Ok(ServerLine::Reply(r)) = serde_json::from_str::<ServerLine>(&line) {
-                return Ok(r);
+        let reply = async {
+            loop {
+                let line = self
+                    .lines
+                    .next_line()
+                    .await
+                    .map_err(|e| err(e.to_string()))?
+                    .ok_or_else(|| err("closed".into()))?;
+                if let Ok(ServerLine::Reply(r)) = serde_json::from_str::<ServerLine>(&line) {
+                    return Ok(r);
+                }
             }
-        }
+        };
+        tokio::time::timeout(ANSWER_TIMEOUT, reply)
+            .await
+            .map_err(|_| Error::Silent {
+                path: path.clone(),
+                what: "no reply",
+                secs: ANSWER_TIMEOUT.as_secs(),
+            })?
     }
 
     /// The next event line (after `watch`).
@@ -120,13 +164,18 @@ impl Conn {
     }
 }
 
-/// Connects to every running proxy; fails when there is none.
+/// Connects to every running proxy; fails when there is none, or when a
+/// socket accepts but does not answer as a hoopctl proxy (stale sockets of
+/// proxies that died are skipped).
 pub async fn connect_all(runtime: &Path) -> Result<Vec<Conn>, Error> {
     let mut conns = Vec::new();
     for path in sockets(runtime) {
         match Conn::connect(&path).await {
             Ok(c) => conns.push(c),
-            Err(e) => tracing::debug!(error = %e, "skipping a stale control socket"),
+            Err(e @ Error::Stale { .. }) => {
+                tracing::debug!(error = %e, "skipping a stale control socket")
+            }
+            Err(e) => return Err(e),
         }
     }
     if conns.is_empty() {

@@ -304,7 +304,7 @@ pub async fn run(narrator: &mut impl Narrator) -> Result<Report, Error> {
             connect: Duration::from_secs(5),
             header_read: Duration::from_secs(30),
             drain: Duration::from_secs(3),
-            body_progress: Default::default(),
+            ..Timeouts::default()
         },
         audit_db: audit_db.clone(),
         user: None,

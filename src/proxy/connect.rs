@@ -127,15 +127,21 @@ impl Refusal {
         }
     }
 
-    fn denied(host: &str) -> Self {
-        tracing::info!(host, decision = "deny", "egress denied");
-        Self::new(
-            StatusCode::FORBIDDEN,
+    fn denied(host: &str, port: u16) -> Self {
+        tracing::info!(host, port, decision = "deny", "egress denied");
+        let body = if port == crate::policy::egress::HTTPS_PORT {
             format!(
                 "hoopctl: connections to {host} are denied by policy (egress). To allow it unchanged, \
                  add it to `allow` in the [egress] table of your policy file (--policy).\n"
-            ),
-        )
+            )
+        } else {
+            format!(
+                "hoopctl: connections to {host} on port {port} are denied by policy (egress); hosts are \
+                 allowed on port 443 only unless an `allow` entry names the port. To allow it unchanged, \
+                 add \"{host}:{port}\" to `allow` in the [egress] table of your policy file (--policy).\n"
+            )
+        };
+        Self::new(StatusCode::FORBIDDEN, body)
     }
 
     fn into_response(self) -> Response<Body> {
@@ -209,46 +215,25 @@ const ESTABLISHED: &[u8] = b"HTTP/1.1 200 Connection Established\r\n\r\n";
 
 /// `CONNECT host:port`, answered on the socket.
 async fn connect(shared: Arc<Shared>, mut stream: TcpStream, buf: BytesMut, head_len: usize) {
-    let mut headers = [httparse::EMPTY_HEADER; 64];
-    let mut req = httparse::Request::new(&mut headers);
-    let target = match req.parse(&buf[..head_len]) {
-        Ok(httparse::Status::Complete(_)) => req.path.unwrap_or("").to_string(),
-        Ok(httparse::Status::Partial) | Err(_) => {
-            return Refusal::new(
-                StatusCode::BAD_REQUEST,
-                "hoopctl: malformed CONNECT request\n",
-            )
-            .write(&mut stream)
-            .await;
+    let head = match super::head::parse_connect(&buf[..head_len]) {
+        Ok(h) => h,
+        Err(why) => {
+            return Refusal::new(StatusCode::BAD_REQUEST, format!("hoopctl: {why}\n"))
+                .write(&mut stream)
+                .await;
         }
     };
-    let auth = req
-        .headers
-        .iter()
-        .find(|h| h.name.eq_ignore_ascii_case("proxy-authorization"))
-        .map(|h| h.value);
-    if !proxy_auth_ok(&shared, auth) {
+    if !proxy_auth_ok(&shared, head.proxy_authorization.as_deref()) {
         return Refusal::auth_required().write(&mut stream).await;
     }
-    let Ok(authority) = target.parse::<http::uri::Authority>() else {
-        return Refusal::new(
-            StatusCode::BAD_REQUEST,
-            "hoopctl: CONNECT needs host:port\n",
-        )
-        .write(&mut stream)
-        .await;
-    };
-    let host = authority
-        .host()
-        .trim_matches(['[', ']'])
-        .to_ascii_lowercase();
-    let port = authority.port_u16().unwrap_or(443);
+    let (host, port) = (head.host, head.port);
     // Bytes the client sent after the head (a pipelined ClientHello) stay in front.
     let rest = Bytes::copy_from_slice(&buf[head_len..]);
-    match shared.settings.policy.egress.decide(&host) {
+    // Nothing is dialled for a denied host or port.
+    match shared.settings.policy.egress.decide(&host, port) {
         Decision::Deny => {
             note_egress(&shared, &host, port, "deny", None);
-            Refusal::denied(&host).write(&mut stream).await
+            Refusal::denied(&host, port).write(&mut stream).await
         }
         Decision::Tunnel => tunnel(&shared, stream, rest, &host, port).await,
         Decision::Intercept => {
@@ -424,10 +409,14 @@ async fn absolute(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body>
         .path_and_query()
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| "/".into());
-    let origin = match shared.settings.policy.egress.decide(&host) {
+    let egress = &shared.settings.policy.egress;
+    // Intercepted hosts are always forwarded to their port 443, whatever
+    // port the URL names; nothing is dialled on the port asked for.
+    let asked = if egress.intercepts(&host) { 443 } else { port };
+    let origin = match egress.decide(&host, asked) {
         Decision::Deny => {
             note_egress(&shared, &host, port, "deny", None);
-            return Refusal::denied(&host).into_response();
+            return Refusal::denied(&host, port).into_response();
         }
         Decision::Intercept => shared.target_for(&host, 443),
         Decision::Tunnel => {

@@ -17,7 +17,7 @@ use hyper::body::Incoming;
 
 use super::body::{self, Body};
 use super::pipeline::Outgoing;
-use super::service::{closed_early, error_response};
+use super::service::{closed_early, error_response, head_timeout};
 use super::Shared;
 use crate::anthropic::error::ApiError;
 use crate::gateway::link::{Active, Link};
@@ -191,9 +191,26 @@ async fn send(
     })?;
     req.headers_mut().insert(header::AUTHORIZATION, token);
     let started = std::time::Instant::now();
-    let e = match shared.settings.client.request(req).await {
-        Ok(resp) => return Ok(resp),
-        Err(e) => e,
+    let limit = shared.settings.timeouts.response_head;
+    let e = match tokio::time::timeout(limit, shared.settings.client.request(req)).await {
+        Ok(Ok(resp)) => return Ok(resp),
+        Ok(Err(e)) => e,
+        Err(_) => {
+            tracing::warn!(%method, gateway = %origin, secs = limit.as_secs(), "no response head from the gateway in time");
+            // Not retried by the agent: the gateway has its own timeouts
+            // towards the API, so one that holds a request this long is
+            // stuck, and each of the agent's retries would hold the person
+            // as long again. The next request tries the gateway again.
+            return Err(head_timeout(ApiError::final_(
+                504,
+                format!(
+                    "the gateway's proxy endpoint {origin} sent no answer within {}s of the request; \
+                     hoopctl stopped waiting. The gateway may be stuck or overloaded; send the request \
+                     again later, or ask the gateway's operators",
+                    limit.as_secs()
+                ),
+            )));
+        }
     };
     let detail = crate::errors::one_line(&e);
     tracing::warn!(%method, gateway = %origin, error = %detail, "gateway request failed");

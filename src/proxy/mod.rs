@@ -10,6 +10,9 @@ pub mod body;
 mod connect;
 pub mod encoding;
 mod gateway;
+#[doc(hidden)]
+pub mod head;
+pub(crate) mod limit;
 mod pipeline;
 mod record;
 pub use record::bench_recording;
@@ -51,6 +54,24 @@ pub enum Error {
     Bind(SocketAddr, std::io::Error),
 }
 
+/// Default of [`Timeouts::tls_handshake`].
+pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default of [`Timeouts::idle`].
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+/// Default of [`Timeouts::h2_ping`].
+pub const H2_PING_INTERVAL: Duration = Duration::from_secs(20);
+/// Default of [`Timeouts::response_head`]: 10 minutes, the request timeout
+/// of Claude Code and the Anthropic SDKs (`API_TIMEOUT_MS`). A streaming
+/// answer sends its head at once, but a non-streaming one (Claude Code's
+/// fallback after a stalled stream) sends it only when the whole answer is
+/// generated, which can take minutes: a shorter bound would cut honest
+/// answers. It frees what a stopped upstream holds.
+pub const RESPONSE_HEAD_TIMEOUT: Duration = Duration::from_secs(600);
+/// The most connections the proxy listener serves at once (front door,
+/// tunnels, base-URL TLS alike). Beyond it new connections are closed at
+/// once, so stalled ones cannot take every descriptor.
+pub const MAX_CONNECTIONS: usize = 512;
+
 /// Timeouts of the proxy.
 #[derive(Debug, Clone, Copy)]
 pub struct Timeouts {
@@ -60,6 +81,21 @@ pub struct Timeouts {
     pub header_read: Duration,
     /// How long in-flight streams may run on after shutdown begins.
     pub drain: Duration,
+    /// The whole TLS handshake with the agent (ClientHello to Finished), in
+    /// a CONNECT tunnel or on the base-URL TLS port; a stalled one is closed.
+    pub tls_handshake: Duration,
+    /// How long a connection with no request in flight stays open (HTTP/2
+    /// included, where hyper has no idle timer). Until its first request a
+    /// connection gets `header_read` instead, so an unauthenticated one
+    /// holds its descriptor no longer than a slow request head may.
+    pub idle: Duration,
+    /// HTTP/2 keep-alive: a PING every this long, and the connection is
+    /// closed when one goes unanswered this long (a half-open peer).
+    pub h2_ping: Duration,
+    /// From sending a request upstream to its response head; then the agent
+    /// gets an Anthropic-shaped 504 (streams send their head at once; only
+    /// a stopped upstream takes this long).
+    pub response_head: Duration,
     /// How fast a request body must arrive while hoopctl waits for it
     /// (408 otherwise); see `body::MIN_BODY_PROGRESS_BYTES`.
     pub body_progress: body::ProgressRule,
@@ -71,6 +107,10 @@ impl Default for Timeouts {
             connect: Duration::from_secs(10),
             header_read: Duration::from_secs(30),
             drain: Duration::from_secs(15),
+            tls_handshake: TLS_HANDSHAKE_TIMEOUT,
+            idle: IDLE_TIMEOUT,
+            h2_ping: H2_PING_INTERVAL,
+            response_head: RESPONSE_HEAD_TIMEOUT,
             body_progress: body::ProgressRule::default(),
         }
     }
@@ -229,7 +269,8 @@ impl Proxy {
         if let Some(link) = &shared.settings.gateway {
             tokio::spawn(link.clone().keep_fresh(shared.graceful.clone()));
         }
-        accept::run(self.listener, shared.clone(), shutdown).await;
+        let cap = limit::connection_cap(MAX_CONNECTIONS);
+        accept::run(self.listener, shared.clone(), shutdown, cap).await;
         shared.graceful.cancel();
         shared.tracker.close();
         let open = shared.tracker.len();

@@ -319,14 +319,24 @@ async fn direct(
         }
     };
     let method = parts.method.clone();
-    let e = match shared
+    let sent = shared
         .settings
         .client
-        .request(Request::from_parts(parts, body))
-        .await
-    {
-        Ok(resp) => return Ok(resp),
-        Err(e) => e,
+        .request(Request::from_parts(parts, body));
+    let limit = shared.settings.timeouts.response_head;
+    let e = match tokio::time::timeout(limit, sent).await {
+        Ok(Ok(resp)) => return Ok(resp),
+        Ok(Err(e)) => e,
+        Err(_) => {
+            tracing::warn!(%method, upstream = %origin, secs = limit.as_secs(), "no response head from the upstream in time");
+            // A retry can help: the next attempt may reach a working upstream.
+            let message = format!(
+                "the upstream {origin} sent no answer within {}s of the request; hoopctl stopped \
+                 waiting. It may be overloaded or stuck; the request can be sent again",
+                limit.as_secs()
+            );
+            return Err(head_timeout(ApiError::new(504, message)));
+        }
     };
     let detail = crate::errors::one_line(&e);
     let message = if e.is_connect() {
@@ -342,6 +352,19 @@ async fn direct(
     };
     tracing::warn!(%method, upstream = %origin, error = %detail, "upstream request failed");
     Err(error_response(&ApiError::new(502, message)))
+}
+
+/// The 504 for an upstream that sent no response head in time
+/// ([`super::Timeouts::response_head`]), with `x-should-retry` spelled out
+/// either way.
+pub(super) fn head_timeout(err: ApiError) -> Response<Body> {
+    let retry = err.should_retry;
+    let mut resp = error_response(&err);
+    resp.headers_mut().insert(
+        "x-should-retry",
+        HeaderValue::from_static(if retry { "true" } else { "false" }),
+    );
+    resp
 }
 
 /// The upstream took the request but the connection ended before an answer.

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use rustls::server::Acceptor;
 use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_rustls::server::TlsStream;
 use tokio_rustls::LazyConfigAcceptor;
 
 use super::{accept, connect, service, Shared};
@@ -18,26 +19,8 @@ pub(super) async fn intercept<IO>(shared: Arc<Shared>, io: IO, host: String, por
 where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let acceptor = LazyConfigAcceptor::new(Acceptor::default(), io);
-    let start = match tokio::time::timeout(shared.settings.timeouts.header_read, acceptor).await {
-        Ok(Ok(s)) => s,
-        Ok(Err(e)) => return tracing::debug!(host, error = %e, "no TLS ClientHello in the tunnel"),
-        Err(_) => return tracing::debug!(host, "ClientHello timeout"),
-    };
-    if let Some(sni) = start.client_hello().server_name() {
-        // A client must not use a tunnel to one host to reach another.
-        if !sni.eq_ignore_ascii_case(&host) {
-            tracing::warn!(host, sni, "SNI differs from the CONNECT target; closing");
-            return;
-        }
-    }
-    let config = match shared.settings.leaves.server_config(&host).await {
-        Ok(c) => c,
-        Err(e) => return tracing::error!(host, error = %e, "could not mint a leaf certificate"),
-    };
-    let tls = match start.into_stream(config).await {
-        Ok(t) => t,
-        Err(e) => return tracing::debug!(host, error = %e, "TLS handshake with the agent failed"),
+    let Some(tls) = within(&shared, handshake_in_tunnel(&shared, io, &host)).await else {
+        return;
     };
     let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
     let Some(target) = shared.target_for(&host, port) else {
@@ -61,26 +44,8 @@ where
 
 /// Base-URL mode over https: the agent connects straight to the listener.
 pub(super) async fn serve_base_url(shared: Arc<Shared>, stream: tokio::net::TcpStream) {
-    let acceptor = LazyConfigAcceptor::new(Acceptor::default(), stream);
-    let start = match tokio::time::timeout(shared.settings.timeouts.header_read, acceptor).await {
-        Ok(Ok(s)) => s,
-        Ok(Err(e)) => return tracing::debug!(error = %e, "bad TLS ClientHello"),
-        Err(_) => return tracing::debug!("ClientHello timeout"),
-    };
-    // Clients send no SNI for IP addresses; a name, if sent, must be one we may sign.
-    let name = match start.client_hello().server_name() {
-        None => LOOPBACK.to_string(),
-        Some(n) if n.eq_ignore_ascii_case(LOOPBACK) => LOOPBACK.to_string(),
-        Some(n) if n.eq_ignore_ascii_case(&shared.default_host) => n.to_ascii_lowercase(),
-        Some(n) => return tracing::warn!(sni = n, "base-URL TLS for an unexpected name; closing"),
-    };
-    let config = match shared.settings.leaves.server_config(&name).await {
-        Ok(c) => c,
-        Err(e) => return tracing::error!(name, error = %e, "could not mint a leaf certificate"),
-    };
-    let tls = match start.into_stream(config).await {
-        Ok(t) => t,
-        Err(e) => return tracing::debug!(error = %e, "TLS handshake with the agent failed"),
+    let Some(tls) = within(&shared, handshake_base_url(&shared, stream)).await else {
+        return;
     };
     let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
     let s = shared.clone();
@@ -88,4 +53,92 @@ pub(super) async fn serve_base_url(shared: Arc<Shared>, stream: tokio::net::TcpS
         connect::base_url(s.clone(), req)
     })
     .await;
+}
+
+/// Runs a handshake within [`super::Timeouts::tls_handshake`]: a client
+/// that stalls anywhere in it (before or after its ClientHello) is closed.
+async fn within<T>(
+    shared: &Shared,
+    handshake: impl std::future::Future<Output = Option<T>>,
+) -> Option<T> {
+    let limit = shared.settings.timeouts.tls_handshake;
+    match tokio::time::timeout(limit, handshake).await {
+        Ok(t) => t,
+        Err(_) => {
+            tracing::debug!(
+                secs = limit.as_secs_f32(),
+                "TLS handshake not complete in time; closing"
+            );
+            None
+        }
+    }
+}
+
+/// The handshake inside an intercepted tunnel to `host`.
+async fn handshake_in_tunnel<IO>(shared: &Shared, io: IO, host: &str) -> Option<TlsStream<IO>>
+where
+    IO: AsyncRead + AsyncWrite + Unpin,
+{
+    let start = match LazyConfigAcceptor::new(Acceptor::default(), io).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::debug!(host, error = %e, "no TLS ClientHello in the tunnel");
+            return None;
+        }
+    };
+    if let Some(sni) = start.client_hello().server_name() {
+        // A client must not use a tunnel to one host to reach another.
+        if !sni.eq_ignore_ascii_case(host) {
+            tracing::warn!(host, sni, "SNI differs from the CONNECT target; closing");
+            return None;
+        }
+    }
+    let config = match shared.settings.leaves.server_config(host).await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(host, error = %e, "could not mint a leaf certificate");
+            return None;
+        }
+    };
+    start
+        .into_stream(config)
+        .await
+        .map_err(|e| tracing::debug!(host, error = %e, "TLS handshake with the agent failed"))
+        .ok()
+}
+
+/// The handshake of base-URL mode over https (no proxy authentication yet).
+async fn handshake_base_url(
+    shared: &Shared,
+    stream: tokio::net::TcpStream,
+) -> Option<TlsStream<tokio::net::TcpStream>> {
+    let start = match LazyConfigAcceptor::new(Acceptor::default(), stream).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::debug!(error = %e, "bad TLS ClientHello");
+            return None;
+        }
+    };
+    // Clients send no SNI for IP addresses; a name, if sent, must be one we may sign.
+    let name = match start.client_hello().server_name() {
+        None => LOOPBACK.to_string(),
+        Some(n) if n.eq_ignore_ascii_case(LOOPBACK) => LOOPBACK.to_string(),
+        Some(n) if n.eq_ignore_ascii_case(&shared.default_host) => n.to_ascii_lowercase(),
+        Some(n) => {
+            tracing::warn!(sni = n, "base-URL TLS for an unexpected name; closing");
+            return None;
+        }
+    };
+    let config = match shared.settings.leaves.server_config(&name).await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(name, error = %e, "could not mint a leaf certificate");
+            return None;
+        }
+    };
+    start
+        .into_stream(config)
+        .await
+        .map_err(|e| tracing::debug!(error = %e, "TLS handshake with the agent failed"))
+        .ok()
 }

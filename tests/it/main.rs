@@ -7,6 +7,7 @@ mod body_limits;
 mod ca;
 mod claude_code;
 mod cli;
+mod conn_limits;
 mod demo;
 mod file_trust;
 mod gateway;

@@ -735,7 +735,7 @@ async fn allowed_hosts_are_tunnelled_unchanged() {
     let up = Upstream::start_tls(&["http/1.1"]);
     let env = Env::new();
     let policy = env.path("policy.toml");
-    std::fs::write(&policy, "[egress]\nallow = [\"localhost\"]\n").unwrap();
+    std::fs::write(&policy, "[egress]\nallow = [\"localhost:*\"]\n").unwrap();
     // The upstream flag is irrelevant for a tunnel; point it at something closed.
     let s = start_in(
         env,
