@@ -209,7 +209,7 @@ async fn drive(
                         ),
                     };
                     tracing::warn!(request_id = %ctx.request_id, error = %msg, "event stream ended");
-                    let _ = send(&tx, Bytes::from(ApiError::new(502, msg).to_sse_event())).await;
+                    let _ = fail(ctx, &tx, ApiError::new(502, msg)).await;
                     return ended;
                 }
             };
@@ -232,6 +232,19 @@ async fn drive(
     }
 }
 
+/// Ends a started stream with an `error` event, recorded as an error
+/// (a limit was hit, or the stream could not be read); false when the
+/// agent went away.
+async fn fail(ctx: &Context, tx: &Tx, err: ApiError) -> bool {
+    if let Some(r) = &ctx.record {
+        let data = serde_json::json!({ "status": err.status, "message": err.message });
+        let mut ev = r.event(&ctx.request_id, Kind::Error, data);
+        ev.text = Some(err.message.clone());
+        r.recorder.record(ev);
+    }
+    send(tx, Bytes::from(err.to_sse_event())).await
+}
+
 /// Feeds framed events to the inspector and carries out what it says;
 /// `Err` says how the stream ended.
 async fn relay<F: TextFilter>(
@@ -252,7 +265,7 @@ async fn relay<F: TextFilter>(
             }
             Err(e) => {
                 let msg = format!("hoopctl: {e}");
-                let _ = send(tx, Bytes::from(ApiError::new(502, msg).to_sse_event())).await;
+                let _ = fail(ctx, tx, ApiError::new(502, msg)).await;
                 return Err("unreadable");
             }
         }

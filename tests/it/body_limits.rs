@@ -73,6 +73,22 @@ fn assert_api_error(v: &Value, kind: &str, needle: &str) {
     assert!(msg.contains(needle), "{v}");
 }
 
+/// Stops the proxy and returns the recorded `error` events' messages.
+fn recorded_errors(env: &Env, proxy: &mut Proxy) -> Vec<String> {
+    proxy.stop();
+    env.run_ok(&["sessions", "export", "--format", "jsonl"])
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|e| e["kind"] == "error")
+        .map(|e| {
+            e["data"]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect()
+}
+
 fn messages_sent(fake: &FakeAnthropic) -> usize {
     fake.requests().iter().filter(|r| r.is_messages()).count()
 }
@@ -117,7 +133,7 @@ async fn a_gzip_json_answer_bomb_gets_a_502() {
         ],
         body: Bytes::from(gzip_zeros(256)),
     });
-    let proxy = start(&env, &fake, &[]);
+    let mut proxy = start(&env, &fake, &[]);
     let mut c = anthropic(&proxy, Proto::H1).await;
     let body = r#"{"model":"m","max_tokens":10,"messages":[{"role":"user","content":"hi"}]}"#;
     let req = c
@@ -138,6 +154,11 @@ async fn a_gzip_json_answer_bomb_gets_a_502() {
     let peak = peak_rss_kb(&proxy);
     eprintln!("JSON answer bomb: proxy VmHWM {peak} kB");
     assert!(peak < MAX_PEAK_RSS_KB, "proxy VmHWM {peak} kB");
+    let errors = recorded_errors(&env, &mut proxy);
+    assert!(
+        errors.iter().any(|m| m.contains("to more than 64 MiB")),
+        "{errors:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -163,7 +184,7 @@ async fn a_zstd_event_stream_bomb_ends_with_an_error_event() {
         chunks: vec![(Duration::ZERO, Bytes::from(bomb))],
         end: crate::support::fake_anthropic::StreamEnd::Finish,
     });
-    let proxy = start(&env, &fake, &[]);
+    let mut proxy = start(&env, &fake, &[]);
     let mut c = anthropic(&proxy, Proto::H1).await;
     let body = r#"{"model":"m","max_tokens":10,"stream":true,"messages":[{"role":"user","content":"hi"}]}"#;
     let req = c
@@ -184,6 +205,11 @@ async fn a_zstd_event_stream_bomb_ends_with_an_error_event() {
         started.elapsed()
     );
     assert!(peak < MAX_PEAK_RSS_KB, "proxy VmHWM {peak} kB");
+    let errors = recorded_errors(&env, &mut proxy);
+    assert!(
+        errors.iter().any(|m| m.contains("larger than")),
+        "{errors:?}"
+    );
 }
 
 /// `hoopctl`'s masking limit (`MAX_MASKED_BODY`).
