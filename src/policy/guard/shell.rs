@@ -160,6 +160,10 @@ struct Parser {
     gave_up: Option<Limit>,
 }
 
+/// Reserved words that may stand before a command (and so before a
+/// function definition) in a compound command.
+const OPENING_WORDS: &[&str] = &["{", "!", "if", "then", "else", "elif", "do", "while", "until"];
+
 fn is_meta(c: char) -> bool {
     matches!(
         c,
@@ -433,7 +437,12 @@ impl Parser {
                     while matches!(self.chars.get(j), Some(' ' | '\t')) {
                         j += 1;
                     }
-                    if cmd.words.len() == 1 && self.chars.get(j) == Some(&')') {
+                    // Reserved words before the name (`{ f() …`, `then f() …`)
+                    // still make it a definition, as bash reads it.
+                    let defines = cmd.words.split_last().is_some_and(|(_, before)| {
+                        before.iter().all(|w| OPENING_WORDS.contains(&w.as_str()))
+                    });
+                    if defines && self.chars.get(j) == Some(&')') {
                         // `name() body`: a function definition.
                         self.functions.extend(cmd.words.pop());
                         self.pos = j + 1;

@@ -61,8 +61,14 @@ pub(super) fn check(text: &str, origin: Origin) -> Vec<Finding> {
         return Vec::new();
     }
     if text.len() <= MAX_SQL_BYTES {
-        if let Ok(stmts) = parse_any(text) {
-            return stmts.iter().filter_map(judge).collect();
+        if let Parsed::Everywhere(stmts) = parse_whole(text) {
+            let mut out: Vec<Finding> = Vec::new();
+            for f in stmts.iter().filter_map(judge) {
+                if !out.contains(&f) {
+                    out.push(f);
+                }
+            }
+            return out;
         }
     }
     // Not valid SQL as a whole: psql meta-commands (`\c db`) or a dialect
@@ -108,20 +114,55 @@ enum Unparsed {
     TooDeep,
 }
 
-fn parse_any(text: &str) -> Result<Vec<Statement>, Unparsed> {
-    let dialects: [&dyn Dialect; 4] = [
+/// The dialects SQL text is read in: the client that runs it is not always
+/// known, and they disagree (MySQL reads `#` as a comment, PostgreSQL does
+/// not), so a text is judged as every one of them reads it.
+fn dialects() -> [&'static dyn Dialect; 4] {
+    [
         &GenericDialect {},
         &PostgreSqlDialect {},
         &MySqlDialect {},
         &SQLiteDialect {},
-    ];
+    ]
+}
+
+fn parse_in(d: &dyn Dialect, text: &str) -> Result<Vec<Statement>, ParserError> {
+    Parser::new(d)
+        .with_recursion_limit(SQL_RECURSION_LIMIT)
+        .try_with_sql(text)
+        .and_then(|mut p| p.parse_statements())
+}
+
+/// How a whole text parses across [`dialects`].
+enum Parsed {
+    /// Every dialect reads it, and these are all the statements they found
+    /// (one dialect's reading after another).
+    Everywhere(Vec<Statement>),
+    /// Some dialect does not: the text is read statement by statement,
+    /// where a comment or quote that only one dialect knows cannot hide
+    /// what another dialect would run.
+    NotEverywhere,
+}
+
+fn parse_whole(text: &str) -> Parsed {
+    let mut all = Vec::new();
+    for d in dialects() {
+        match parse_in(d, text) {
+            Ok(stmts) => all.extend(stmts),
+            Err(_) => return Parsed::NotEverywhere,
+        }
+    }
+    if all.is_empty() {
+        return Parsed::NotEverywhere;
+    }
+    Parsed::Everywhere(all)
+}
+
+/// One statement, as any dialect reads it (the first that does).
+fn parse_any(text: &str) -> Result<Vec<Statement>, Unparsed> {
     let mut why = Unparsed::Syntax;
-    for d in dialects {
-        let parsed = Parser::new(d)
-            .with_recursion_limit(SQL_RECURSION_LIMIT)
-            .try_with_sql(text)
-            .and_then(|mut p| p.parse_statements());
-        match parsed {
+    for d in dialects() {
+        match parse_in(d, text) {
             Ok(stmts) if !stmts.is_empty() => return Ok(stmts),
             Ok(_) => {}
             Err(ParserError::RecursionLimitExceeded) => why = Unparsed::TooDeep,
@@ -362,6 +403,11 @@ mod tests {
             ("/* x */ truncate ???", &["builtin:sql-truncate"]),
             ("dropped it", &[]),
             ("", &[]),
+            // Found by fuzzing: MySQL reads `#` as a comment, PostgreSQL
+            // and SQLite do not, and run the DROP.
+            ("SELECT 1;\n# x;DROP TABLE users;\n", &["builtin:sql-drop"]),
+            ("#;drop table t", &["builtin:sql-drop"]),
+            ("SELECT 1; -- note\nSELECT 2", &[]),
         ];
         for (text, want) in cases {
             assert_eq!(rules(text, Origin::Client), *want, "{text}");
