@@ -7,6 +7,7 @@ mod ca;
 mod claude_code;
 mod cli;
 mod demo;
+mod fuzz_replay;
 mod gateway;
 mod gateway_double;
 mod inspect;
