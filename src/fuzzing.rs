@@ -119,8 +119,10 @@ fn balanced_for_wrapping(text: &str) -> bool {
             '\'' if !double => single = !single,
             '"' if !single => double = !double,
             '`' if !single => back = !back,
-            '(' | '{' if !single && !double => depth += 1,
-            ')' | '}' if !single && !double => depth -= 1,
+            // Inside backticks parens belong to the inner command: `(`)
+            // is a `(` substitution, then a stray `)`.
+            '(' | '{' if !single && !double && !back => depth += 1,
+            ')' | '}' if !single && !double && !back => depth -= 1,
             _ => {}
         }
         if depth < 0 {

@@ -10,8 +10,11 @@ use hoopctl::policy::mask::{Masking, Session};
 use proptest::prelude::*;
 use serde_json::{Map, Value};
 
+/// A harness: panics when an invariant breaks.
+type Harness = fn(&[u8]);
+
 /// Every fuzz target with saved inputs, and its harness.
-const TARGETS: &[(&str, fn(&[u8]))] = &[
+const TARGETS: &[(&str, Harness)] = &[
     ("shell", fuzzing::shell),
     ("sql", fuzzing::sql),
     ("sse_inspector", fuzzing::sse_inspector),
@@ -24,7 +27,7 @@ fn regressions() -> PathBuf {
 }
 
 /// Runs every file of `dir` through `harness`; returns the failures.
-fn replay_dir(dir: &Path, harness: fn(&[u8])) -> (usize, Vec<String>) {
+fn replay_dir(dir: &Path, harness: Harness) -> (usize, Vec<String>) {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|e| e.unwrap().path())
