@@ -16,6 +16,8 @@ pub mod control;
 pub mod demo;
 pub mod errors;
 pub mod events;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod gateway;
 pub mod inspect;
 pub mod paths;

@@ -10,6 +10,7 @@ mod cli;
 mod conn_limits;
 mod demo;
 mod file_trust;
+mod fuzz_replay;
 mod gateway;
 mod gateway_double;
 mod guard_limits;
