@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::anthropic::sse::{self, Framer};
-use crate::control::protocol::{Command, ServerLine};
+use crate::control::protocol::{Command, LineError, LineReader, ServerLine, MAX_LINE_BYTES};
 use crate::inspect::machine::{Action, Machine, Verdict};
 use crate::policy::guard::{Decision, Guard};
 use crate::policy::mask::{Masking, Session};
@@ -510,10 +510,81 @@ pub fn mask_json(data: &[u8]) {
     }
 }
 
-/// `control`: any line (UTF-8, lossy) read as a client [`Command`] or a
+/// A runtime for the harnesses that drive async readers.
+static RUNTIME: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("a current-thread runtime")
+});
+
+/// `control`: the control socket's line reader splits any byte stream
+/// exactly as the protocol says (lines end at `\n`, one `\r` before it is
+/// dropped, a line over [`MAX_LINE_BYTES`] or not UTF-8 is an error and
+/// ends the reading), and every line it returns goes through
+/// [`control_line`]. An input that starts with `0xff` and two bytes `n`
+/// is read after `2n` bytes of `a`, so short fuzz inputs reach the limit.
+pub fn control(data: &[u8]) {
+    let input: Vec<u8> = match data {
+        [0xff, hi, lo, rest @ ..] => {
+            let n = 2 * usize::from(u16::from_be_bytes([*hi, *lo]));
+            let mut v = vec![b'a'; n];
+            v.extend_from_slice(rest);
+            v
+        }
+        _ => data.to_vec(),
+    };
+    // The oracle: the same split, written out plainly.
+    let mut expected: Vec<Result<Vec<u8>, &'static str>> = Vec::new();
+    let mut segments: Vec<&[u8]> = input.split(|&b| b == b'\n').collect();
+    if segments.last().is_some_and(|s| s.is_empty()) {
+        segments.pop();
+    }
+    for seg in segments {
+        if seg.len() > MAX_LINE_BYTES {
+            expected.push(Err("too long"));
+            break;
+        }
+        let line = seg.strip_suffix(b"\r").unwrap_or(seg);
+        if std::str::from_utf8(line).is_err() {
+            expected.push(Err("not UTF-8"));
+            break;
+        }
+        expected.push(Ok(line.to_vec()));
+    }
+    let got: Vec<Result<Vec<u8>, &'static str>> = RUNTIME.block_on(async {
+        let mut reader = LineReader::new(&input[..]);
+        let mut got = Vec::new();
+        loop {
+            match reader.next_line().await {
+                Ok(Some(line)) => got.push(Ok(line.into_bytes())),
+                Ok(None) => break,
+                Err(LineError::TooLong) => {
+                    got.push(Err("too long"));
+                    break;
+                }
+                Err(LineError::NotUtf8) => {
+                    got.push(Err("not UTF-8"));
+                    break;
+                }
+                Err(LineError::Io(e)) => panic!("reading a slice failed: {e}"),
+            }
+        }
+        got
+    });
+    assert_eq!(got.len(), expected.len(), "line count differs");
+    for (g, e) in got.iter().zip(&expected) {
+        assert_eq!(g, e, "line differs");
+    }
+    for line in got.into_iter().flatten() {
+        assert!(line.len() <= MAX_LINE_BYTES);
+        control_line(&line);
+    }
+}
+
+/// One control line (UTF-8, lossy) read as a client [`Command`] or a
 /// [`ServerLine`] either fails cleanly or parses; what parses serialises
 /// and parses back to the same value.
-pub fn control(data: &[u8]) {
+pub fn control_line(data: &[u8]) {
     let line = String::from_utf8_lossy(data);
     if let Ok(cmd) = serde_json::from_str::<Command>(&line) {
         let text = serde_json::to_string(&cmd).expect("a command serialises");
@@ -534,5 +605,184 @@ pub fn control(data: &[u8]) {
             serde_json::to_value(&back).expect("serialises"),
             "server line changed in a round trip: {line:?}"
         );
+    }
+}
+
+/// The most plain output the `decoders` harness allows a decoder (its
+/// limit is drawn below this from the input).
+pub const DECODER_LIMIT_MAX: usize = 1 << 20;
+
+fn encode(encoding: &str, plain: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    match encoding {
+        "gzip" => {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            e.write_all(plain).expect("gzip into memory");
+            e.finish().expect("gzip into memory")
+        }
+        "deflate" => {
+            let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+            e.write_all(plain).expect("zlib into memory");
+            e.finish().expect("zlib into memory")
+        }
+        "br" => {
+            let mut w = brotli::CompressorWriter::new(Vec::new(), 4096, 1, 18);
+            w.write_all(plain).expect("brotli into memory");
+            w.into_inner()
+        }
+        "zstd" => zstd::encode_all(plain, 1).expect("zstd into memory"),
+        _ => plain.to_vec(),
+    }
+}
+
+/// Decodes `body` fed in chunks of the given sizes (cycled); the plain
+/// bytes, or the error's kind.
+fn decode_chunked(
+    encoding: &str,
+    body: &[u8],
+    limit: usize,
+    sizes: &[u8],
+) -> Result<Vec<u8>, &'static str> {
+    use crate::proxy::encoding::{Decoder, Error, PIECE};
+    let kind = |e: Error| match e {
+        Error::TooLarge { .. } => "too large",
+        Error::Corrupt(..) => "corrupt",
+        Error::Unsupported(_) => "unsupported",
+    };
+    let mut d = Decoder::with_limit(Some(encoding), limit).map_err(kind)?;
+    let mut out = Vec::new();
+    let mut rest = body;
+    let mut i = 0;
+    let take = |d: &mut Decoder, out: &mut Vec<u8>| -> Result<(), &'static str> {
+        while let Some(piece) = d.next_piece().map_err(kind)? {
+            assert!(
+                d.is_identity() || piece.len() <= PIECE,
+                "a {encoding} piece of {} bytes",
+                piece.len()
+            );
+            out.extend_from_slice(&piece);
+            assert!(
+                out.len() <= limit,
+                "{} plain bytes past the {limit}-byte limit",
+                out.len()
+            );
+        }
+        Ok(())
+    };
+    while !rest.is_empty() {
+        let n = sizes
+            .get(i % sizes.len().max(1))
+            .map_or(rest.len(), |&s| usize::from(s).max(1))
+            .min(rest.len());
+        i += 1;
+        let (chunk, tail) = rest.split_at(n);
+        d.feed(bytes::Bytes::copy_from_slice(chunk));
+        take(&mut d, &mut out)?;
+        rest = tail;
+    }
+    d.end();
+    take(&mut d, &mut out)?;
+    Ok(out)
+}
+
+/// `decoders`: the content decoders (gzip, deflate, br, zstd, identity)
+/// under an output limit. Byte 0 picks the encoding, bytes 1-2 the limit,
+/// byte 3 the mode, the next 8 the chunk sizes; the rest is the payload.
+/// - Round trip (mode even): the payload compressed by the real encoder
+///   decodes to exactly the payload when it fits the limit, and fails as
+///   too large when it does not, however it is chunked.
+/// - Raw (mode odd): the payload itself is decoded; the result (bytes or
+///   kind of error) is the same fed whole and fed in chunks, no piece is
+///   larger than `PIECE`, and no more than the limit ever comes out.
+pub fn decoders(data: &[u8]) {
+    const ENCODINGS: [&str; 5] = ["identity", "gzip", "deflate", "br", "zstd"];
+    let [e, hi, lo, mode, rest @ ..] = data else {
+        return;
+    };
+    let encoding = ENCODINGS[usize::from(*e) % ENCODINGS.len()];
+    let limit = (usize::from(u16::from_be_bytes([*hi, *lo])) * 16).min(DECODER_LIMIT_MAX);
+    let (sizes, payload) = rest.split_at(rest.len().min(8));
+    if mode % 2 == 0 {
+        let body = encode(encoding, payload);
+        let got = decode_chunked(encoding, &body, limit, sizes);
+        if payload.len() <= limit {
+            assert_eq!(
+                got.as_deref(),
+                Ok(payload),
+                "{encoding} round trip under {limit}"
+            );
+        } else {
+            assert_eq!(
+                got,
+                Err("too large"),
+                "{encoding}: {} bytes past {limit}",
+                payload.len()
+            );
+        }
+    } else {
+        let whole = decode_chunked(encoding, payload, limit, &[]);
+        let chunked = decode_chunked(encoding, payload, limit, sizes);
+        assert_eq!(
+            whole, chunked,
+            "{encoding}: whole and chunked decoding differ"
+        );
+        if let Ok(plain) = &whole {
+            let all = crate::proxy::encoding::decode_all(Some(encoding), payload, limit);
+            assert_eq!(all.ok().as_ref(), Some(plain), "decode_all differs");
+        }
+    }
+}
+
+/// `front_door`: the CONNECT head parser. Any head either is refused or
+/// gives a host and a port from 1 to 65535; the host is lowercase and not
+/// empty, and rendered back as an authority it parses to the same host
+/// and port. The input is tried as a whole head, and (its first line) as
+/// the target of a well-formed CONNECT head.
+pub fn front_door(data: &[u8]) {
+    use crate::proxy::head::{parse_authority, parse_connect, MAX_AUTHORITY_BYTES};
+    let check = |host: &str, port: u16| {
+        assert!(port != 0, "port 0 accepted");
+        assert!(!host.is_empty(), "empty host accepted");
+        assert_eq!(host, host.to_ascii_lowercase(), "host not lowercase");
+        assert!(
+            !host.contains(['/', '@', ' ', '\r', '\n']),
+            "odd host {host:?}"
+        );
+        let authority = if host.contains(':') {
+            format!("[{host}]:{port}")
+        } else {
+            format!("{host}:{port}")
+        };
+        assert!(authority.len() <= MAX_AUTHORITY_BYTES + 2);
+        assert_eq!(
+            parse_authority(&authority),
+            Ok((host.to_string(), port)),
+            "{authority} does not parse back"
+        );
+    };
+    if let Ok(head) = parse_connect(data) {
+        check(&head.host, head.port);
+    }
+    let target = String::from_utf8_lossy(data.split(|&b| b == b'\n').next().unwrap_or_default());
+    let head = format!(
+        "CONNECT {target} HTTP/1.1\r\nHost: {target}\r\nProxy-Authorization: Basic eDp5\r\n\r\n"
+    );
+    match parse_connect(head.as_bytes()) {
+        Ok(h) => {
+            check(&h.host, h.port);
+            assert_eq!(h.proxy_authorization.as_deref(), Some(&b"Basic eDp5"[..]));
+            assert_eq!(parse_authority(target.as_ref()), Ok((h.host, h.port)));
+        }
+        Err(_) => {
+            if let Ok((host, port)) = parse_authority(target.as_ref()) {
+                // The authority alone parses, so only the head around it
+                // (a space or control byte in the target) can refuse it.
+                assert!(
+                    target.contains([' ', '\r', '\t', '\0'])
+                        || target.bytes().any(|b| b < 0x20 || b == 0x7f),
+                    "{target:?} parses ({host}, {port}) but not in a head"
+                );
+            }
+        }
     }
 }

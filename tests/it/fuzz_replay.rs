@@ -20,6 +20,8 @@ const TARGETS: &[(&str, Harness)] = &[
     ("sse_inspector", fuzzing::sse_inspector),
     ("mask_json", fuzzing::mask_json),
     ("control", fuzzing::control),
+    ("decoders", fuzzing::decoders),
+    ("front_door", fuzzing::front_door),
 ];
 
 fn regressions() -> PathBuf {
