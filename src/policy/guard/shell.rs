@@ -162,7 +162,9 @@ struct Parser {
 
 /// Reserved words that may stand before a command (and so before a
 /// function definition) in a compound command.
-const OPENING_WORDS: &[&str] = &["{", "!", "if", "then", "else", "elif", "do", "while", "until"];
+const OPENING_WORDS: &[&str] = &[
+    "{", "!", "if", "then", "else", "elif", "do", "while", "until",
+];
 
 fn is_meta(c: char) -> bool {
     matches!(

@@ -183,7 +183,10 @@ fn bash_commands() {
         ("bash -c ':(){ :|:& };:'", "block:builtin:fork-bomb"),
         // Found by fuzzing: defined inside a brace group or after `then`.
         ("{ :(){ :|:& };:\n}", "block:builtin:fork-bomb"),
-        ("if true; then bomb() { bomb | bomb & }; bomb; fi", "block:builtin:fork-bomb"),
+        (
+            "if true; then bomb() { bomb | bomb & }; bomb; fi",
+            "block:builtin:fork-bomb",
+        ),
         ("f() { echo hi; }; f | grep h", "allow"),
         ("echo ':(){ :|:& };:'", "allow"),
         // Downloads into a shell.
