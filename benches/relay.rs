@@ -2357,6 +2357,9 @@ fn policy_engine() -> Section {
                             };
                             pending.extend(machine.resolve(index, v).unwrap_or_default());
                         }
+                        Action::Fail { reason } => say(&format!(
+                            "inspector: WARNING, the stream stopped early: {reason}"
+                        )),
                     }
                 }
             }

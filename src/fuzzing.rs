@@ -252,23 +252,32 @@ struct Run {
     events: Vec<(Vec<u8>, Option<String>, String)>,
     /// The framer's error, if the stream hit [`SSE_EVENT_LIMIT`].
     framing_failed: bool,
+    /// The inspector's [`Action::Fail`]: it met an event it cannot read.
+    inspect_failed: bool,
     /// What the inspector wrote to the client.
     out: Vec<u8>,
     /// Every decision asked for: (index, id, name, input, oversize).
     decisions: Vec<(u64, String, String, Value, bool)>,
 }
 
+/// Carries out the actions; false after [`Action::Fail`] (which must be
+/// the last one).
 fn drain(
     machine: &mut Machine,
     verdict: &Verdict,
     actions: Vec<Action>,
     out: &mut Vec<u8>,
     decisions: &mut Vec<(u64, String, String, Value, bool)>,
-) {
+) -> bool {
     let mut queue: VecDeque<Action> = actions.into();
     while let Some(action) = queue.pop_front() {
         match action {
             Action::Forward(bytes) => out.extend_from_slice(&bytes),
+            Action::Fail { .. } => {
+                assert!(queue.is_empty(), "actions after Fail");
+                assert!(!machine.is_holding(), "events held after Fail");
+                return false;
+            }
             Action::Decide {
                 index,
                 id,
@@ -285,6 +294,7 @@ fn drain(
             }
         }
     }
+    true
 }
 
 fn run_stream(chunks: &[&[u8]], verdict: &Verdict) -> Run {
@@ -293,6 +303,7 @@ fn run_stream(chunks: &[&[u8]], verdict: &Verdict) -> Run {
     let mut run = Run {
         events: Vec::new(),
         framing_failed: false,
+        inspect_failed: false,
         out: Vec::new(),
         decisions: Vec::new(),
     };
@@ -302,8 +313,9 @@ fn run_stream(chunks: &[&[u8]], verdict: &Verdict) -> Run {
             run.events
                 .push((ev.raw.to_vec(), ev.name.clone(), ev.data.clone()));
             let actions = machine.feed(ev);
-            drain(machine, verdict, actions, &mut run.out, &mut run.decisions);
-            true
+            run.inspect_failed =
+                !drain(machine, verdict, actions, &mut run.out, &mut run.decisions);
+            !run.inspect_failed
         }
         Err(sse::Error::TooLarge { limit }) => {
             assert_eq!(limit, SSE_EVENT_LIMIT);
@@ -331,15 +343,21 @@ fn run_stream(chunks: &[&[u8]], verdict: &Verdict) -> Run {
         }
     }
     let actions = machine.finish();
-    drain(
+    let finished = drain(
         &mut machine,
         verdict,
         actions,
         &mut run.out,
         &mut run.decisions,
     );
+    assert!(finished, "Fail from finish");
     assert!(!machine.is_holding(), "inspector holds events after finish");
     run
+}
+
+/// True when the inspector can read `data` (none, or a JSON object).
+fn readable(data: &str) -> bool {
+    data.is_empty() || matches!(serde_json::from_str::<Value>(data), Ok(Value::Object(_)))
 }
 
 /// True when `data` is a `content_block_start` of a `tool_use` block.
@@ -360,8 +378,10 @@ fn is_tool_use_start(data: &str) -> bool {
 /// and the inspector in those chunks, whole, and byte by byte. Framing does
 /// not depend on the chunking and gives back the input; with every call
 /// allowed the inspector's output is the input byte for byte (up to a
-/// framing error); with every call blocked no `tool_use` block reaches the
-/// client; the same decisions are asked for however the bytes arrive.
+/// framing error or the first event it cannot read, where it fails); it
+/// never passes on an event it cannot read; with every call blocked no
+/// `tool_use` block reaches the client; the same decisions are asked for
+/// however the bytes arrive.
 pub fn sse_inspector(data: &[u8]) {
     let Some((&n, rest)) = data.split_first() else {
         return;
@@ -382,6 +402,7 @@ pub fn sse_inspector(data: &[u8]) {
                 "framing depends on the chunking ({verdict:?})"
             );
             assert_eq!(whole.framing_failed, r.framing_failed);
+            assert_eq!(whole.inspect_failed, r.inspect_failed);
             assert_eq!(
                 whole.out, r.out,
                 "output depends on the chunking ({verdict:?})"
@@ -389,7 +410,31 @@ pub fn sse_inspector(data: &[u8]) {
             assert_eq!(whole.decisions, r.decisions);
         }
         let framed: Vec<u8> = whole.events.iter().flat_map(|e| e.0.clone()).collect();
-        if !whole.framing_failed {
+        let unreadable = whole.events.iter().position(|e| !readable(&e.2));
+        assert_eq!(
+            whole.inspect_failed,
+            unreadable.is_some(),
+            "the inspector fails exactly on an event it cannot read"
+        );
+        if let Some(at) = unreadable {
+            assert_eq!(
+                at + 1,
+                whole.events.len(),
+                "events read past the unreadable one"
+            );
+        }
+        let mut again = Framer::new();
+        let mut released: Vec<_> = again.push(&whole.out).collect();
+        released.extend(again.finish());
+        for ev in &released {
+            let ev = ev.as_ref().expect("the inspector's output frames");
+            assert!(
+                readable(&ev.data),
+                "passed on an unreadable event: {:?}",
+                ev.data
+            );
+        }
+        if !whole.framing_failed && !whole.inspect_failed {
             assert_eq!(framed, stream, "framed events do not give back the input");
         } else {
             assert!(stream.starts_with(&framed));
@@ -400,16 +445,12 @@ pub fn sse_inspector(data: &[u8]) {
                     framed.starts_with(&whole.out),
                     "allowed everything, yet the output is not the input"
                 );
-                if !whole.framing_failed {
+                if !whole.framing_failed && !whole.inspect_failed {
                     assert_eq!(whole.out, framed, "allowed everything, output != input");
                 }
             }
             Verdict::Block { .. } => {
-                let mut again = Framer::new();
-                let mut events: Vec<_> = again.push(&whole.out).collect();
-                events.extend(again.finish());
-                for ev in events {
-                    let ev = ev.expect("the inspector's output frames");
+                for ev in released.iter().flatten() {
                     assert!(
                         !is_tool_use_start(&ev.data),
                         "a tool_use block got through with every call blocked: {:?}",

@@ -12,7 +12,14 @@
 //! Rules:
 //! - Everything except a `tool_use` block is forwarded at once, byte for
 //!   byte: `message_start`, text/thinking/server-tool blocks, `ping`,
-//!   `error`, unknown events, comments, and events whose data is not JSON.
+//!   `error`, unknown events, comments and events without data.
+//! - An event whose data is not a JSON object this machine can read (not
+//!   JSON, or JSON `serde_json` refuses: nested past its limit, a lone
+//!   surrogate escape) ends the stream: [`Action::Fail`] comes after
+//!   everything before it, and nothing after it is released. The client's
+//!   own parser may read what this one cannot (JavaScript's `JSON.parse`
+//!   takes both), so passing it on could let an unchecked `tool_use` block
+//!   through.
 //! - A `tool_use` block is held from `content_block_start` to
 //!   `content_block_stop`; its `input_json_delta` pieces are joined and
 //!   parsed, then [`Action::Decide`] asks for a [`Verdict`]. Whatever
@@ -75,6 +82,12 @@ pub enum Action {
         /// far, the rest of the block is queued behind this decision (and
         /// forwarded or dropped per the verdict).
         oversize: bool,
+    },
+    /// The stream cannot be inspected past this point: end it with an
+    /// error. Always the last action; the machine releases nothing more.
+    Fail {
+        /// Why, for the error message (does not quote the event).
+        reason: String,
     },
 }
 
@@ -178,6 +191,7 @@ pub enum Error {
 ///             assert_eq!((name.as_str(), &input["command"]), ("Bash", &"ls".into()));
 ///             actions.extend(machine.resolve(index, Verdict::Allow)?);
 ///         }
+///         Action::Fail { reason } => panic!("unreadable: {reason}"),
 ///     }
 /// }
 /// assert_eq!(out, body.as_bytes());
@@ -200,11 +214,15 @@ pub struct Machine<F = NoFilter> {
     /// Verdicts in the current message, counted in release order.
     allowed: usize,
     blocked: usize,
+    /// An unreadable event arrived: nothing after it is accepted.
+    failed: bool,
 }
 
 #[derive(Debug)]
 enum Entry {
     Pass(Bytes),
+    /// An unreadable event: ends the stream when released.
+    Fail(String),
     /// Starts a message: resets the verdict counts when released.
     MessageStart(Bytes),
     /// May need its `stop_reason` rewritten when released.
@@ -266,6 +284,7 @@ impl<F: TextFilter> Machine<F> {
             open_text: Vec::new(),
             allowed: 0,
             blocked: 0,
+            failed: false,
         }
     }
 
@@ -276,8 +295,12 @@ impl<F: TextFilter> Machine<F> {
         self
     }
 
-    /// Takes the next event of the stream.
+    /// Takes the next event of the stream (ignored once an unreadable one
+    /// came, see [`Action::Fail`]).
     pub fn feed(&mut self, event: Event) -> Vec<Action> {
+        if self.failed {
+            return Vec::new();
+        }
         self.classify(event);
         let mut out = Vec::new();
         self.pump(&mut out);
@@ -287,6 +310,11 @@ impl<F: TextFilter> Machine<F> {
     /// The upstream stream ended: a `tool_use` block cut off before its stop
     /// is decided on what arrived (never released undecided).
     pub fn finish(&mut self) -> Vec<Action> {
+        if self.failed {
+            let mut out = Vec::new();
+            self.pump(&mut out);
+            return out;
+        }
         self.close_tools(|_| true);
         for index in std::mem::take(&mut self.open_text) {
             if let Some(tail) = self.filter.flush(index) {
@@ -330,9 +358,14 @@ impl<F: TextFilter> Machine<F> {
     }
 
     fn classify(&mut self, event: Event) {
-        let Ok(Value::Object(obj)) = serde_json::from_str::<Value>(&event.data) else {
+        if event.data.is_empty() {
             self.queue.push_back(Entry::Pass(event.raw));
             return;
+        }
+        let obj = match serde_json::from_str::<Value>(&event.data) {
+            Ok(Value::Object(obj)) => obj,
+            Ok(_) => return self.unreadable("an event's data is JSON but not an object".into()),
+            Err(e) => return self.unreadable(format!("an event's data cannot be read: {e}")),
         };
         let index = obj.get("index").and_then(Value::as_u64);
         let entry = match str_at(&obj, "type") {
@@ -444,6 +477,14 @@ impl<F: TextFilter> Machine<F> {
         self.queue.push_back(entry);
     }
 
+    /// An event that cannot be read: blocks still arriving are decided on
+    /// what came (so nothing is released undecided), then the stream ends.
+    fn unreadable(&mut self, why: String) {
+        self.failed = true;
+        self.close_tools(|_| true);
+        self.queue.push_back(Entry::Fail(why));
+    }
+
     /// Marks matching still-arriving tool blocks complete (malformed
     /// streams), so they are decided instead of holding the stream.
     fn close_tools(&mut self, which: impl Fn(&Tool) -> bool) {
@@ -521,6 +562,12 @@ impl<F: TextFilter> Machine<F> {
     fn release(&mut self, entry: Entry, out: &mut Vec<Action>) {
         match entry {
             Entry::Pass(raw) => out.push(Action::Forward(raw)),
+            Entry::Fail(reason) => {
+                // Nothing queued after it is released, nothing more asked.
+                self.queue.clear();
+                self.tools.clear();
+                out.push(Action::Fail { reason });
+            }
             Entry::MessageStart(raw) => {
                 self.allowed = 0;
                 self.blocked = 0;

@@ -224,8 +224,8 @@ async fn drive(
                 return ended;
             }
             let last = machine.finish();
-            if !apply(ctx, &mut machine, last, &tx).await {
-                return "agent_gone";
+            if let Err(ended) = apply(ctx, &mut machine, last, &tx).await {
+                return ended;
             }
             return "complete";
         }
@@ -270,26 +270,33 @@ async fn relay<F: TextFilter>(
             }
         }
     }
-    if !apply(ctx, machine, actions, tx).await {
-        return Err("agent_gone");
-    }
-    Ok(())
+    apply(ctx, machine, actions, tx).await
 }
 
-/// Carries out actions in order; false when the agent went away.
+/// Carries out actions in order; `Err` says how the stream ended
+/// (the agent went away, or the inspector could not read an event).
 async fn apply<F: TextFilter>(
     ctx: &Context,
     machine: &mut Machine<F>,
     actions: Vec<Action>,
     tx: &Tx,
-) -> bool {
+) -> Result<(), &'static str> {
     let mut queue: std::collections::VecDeque<Action> = actions.into();
     while let Some(action) = queue.pop_front() {
         match action {
             Action::Forward(bytes) => {
                 if !send(tx, bytes).await {
-                    return false;
+                    return Err("agent_gone");
                 }
+            }
+            Action::Fail { reason } => {
+                let msg = format!(
+                    "hoopctl stopped the upstream stream: {reason}; nothing after it was passed on \
+                     unchecked. Retry the request"
+                );
+                tracing::warn!(request_id = %ctx.request_id, error = %msg, "event stream ended");
+                let _ = fail(ctx, tx, ApiError::new(502, msg)).await;
+                return Err("unreadable");
             }
             Action::Decide {
                 index,
@@ -299,19 +306,19 @@ async fn apply<F: TextFilter>(
                 ..
             } => {
                 let Some(verdict) = decide(ctx, &id, &name, &input, Some(tx)).await else {
-                    return false;
+                    return Err("agent_gone");
                 };
                 match machine.resolve(index, verdict) {
                     Ok(more) => queue.extend(more),
                     Err(e) => {
                         tracing::error!(error = %e, "inspector out of step");
-                        return false;
+                        return Err("agent_gone");
                     }
                 }
             }
         }
     }
-    true
+    Ok(())
 }
 
 /// What the agent (and its user) reads instead of a blocked call.

@@ -233,7 +233,6 @@ fn unknown_events() -> String {
             "future_event",
             r#"{"type":"future_event","payload":{"x":1}}"#,
         ),
-        e("content_block_delta", "{not json"),
     ]);
     s.push_str(": keep-alive comment\n\n");
     s.push_str("data: {\"type\":\"nameless\"}\n\n");
@@ -281,6 +280,8 @@ struct Run {
     out: Vec<u8>,
     /// (index, id, name, input, oversize) in the order asked.
     decisions: Vec<(u64, String, String, Value, bool)>,
+    /// The reason of [`Action::Fail`], if it came.
+    failed: Option<String>,
 }
 
 /// Plays the async driver: frames `chunks`, feeds the machine, and answers
@@ -300,6 +301,11 @@ impl<F: TextFilter> Driver<'_, F> {
         for (n, action) in actions.into_iter().enumerate() {
             match action {
                 Action::Forward(bytes) => self.run.out.extend_from_slice(&bytes),
+                Action::Fail { reason } => {
+                    assert_eq!(n + 1, count, "Fail is the last action of a batch");
+                    assert!(self.run.failed.is_none(), "one Fail");
+                    self.run.failed = Some(reason);
+                }
                 Action::Decide {
                     index,
                     id,
@@ -432,6 +438,7 @@ fn run_all_ways<F: TextFilter>(
                 chunks.len()
             );
             assert_eq!(run.decisions, whole.decisions);
+            assert_eq!(run.failed, whole.failed);
         }
     }
     whole
@@ -645,6 +652,7 @@ fn queued_events_wait_for_the_decision_in_order() {
             match action {
                 Action::Forward(bytes) => out.extend_from_slice(&bytes),
                 Action::Decide { index, .. } => decides.push(index),
+                Action::Fail { reason } => panic!("{reason}"),
             }
         }
     };
@@ -967,7 +975,24 @@ fn mutated_streams_pass_byte_for_byte_when_allowed() {
         let cut = rng.next(bytes.len());
         let chunks = [&bytes[..cut], &bytes[cut..]];
         let run = drive(Machine::new(), &chunks, rng.next(3), &mut allow);
-        assert_eq!(run.out, bytes, "round {round}");
+        // Byte for byte up to the first event it cannot read, where it
+        // stops.
+        let mut framer = Framer::new();
+        let mut events: Vec<_> = framer.push(&bytes).map(|e| e.unwrap()).collect();
+        events.extend(framer.finish().map(|e| e.unwrap()));
+        let readable = |data: &str| {
+            data.is_empty() || matches!(serde_json::from_str(data), Ok(Value::Object(_)))
+        };
+        let want: Vec<u8> = match events.iter().position(|e| !readable(&e.data)) {
+            Some(at) => events[..at].iter().flat_map(|e| e.raw.to_vec()).collect(),
+            None => bytes.clone(),
+        };
+        assert_eq!(
+            run.failed.is_some(),
+            want.len() < bytes.len(),
+            "round {round}"
+        );
+        assert_eq!(run.out, want, "round {round}");
         // Blocking everything never panics and yields parseable events.
         let run = drive(Machine::new(), &chunks, 0, &mut |_, _| Verdict::Block {
             text: "no".into(),
@@ -1089,4 +1114,111 @@ fn inspect_json_with_filter() {
     assert_eq!(out["content"][0]["text"], "Mail value P");
     assert_eq!(out["content"][1]["input"], json!({"command": "echo value"}));
     assert_eq!(out["stop_reason"], "tool_use");
+}
+
+// ------------------------------------------------------- unreadable events
+
+/// A `tool_use` start that JavaScript's `JSON.parse` reads but `serde_json`
+/// refuses: a lone surrogate escape in the id.
+fn lone_surrogate_tool_start(i: u64) -> (&'static str, String) {
+    e(
+        "content_block_start",
+        format!(
+            r#"{{"type":"content_block_start","index":{i},"content_block":{{"type":"tool_use","id":"toolu_\ud800","name":"Bash","input":{{}}}}}}"#
+        ),
+    )
+}
+
+/// A `tool_use` start nested past `serde_json`'s 128 levels (in a field
+/// the client ignores).
+fn deep_tool_start(i: u64) -> (&'static str, String) {
+    e(
+        "content_block_start",
+        format!(
+            r#"{{"type":"content_block_start","index":{i},"pad":{}{},"content_block":{{"type":"tool_use","id":"toolu_1","name":"Bash","input":{{}}}}}}"#,
+            "[".repeat(200),
+            "]".repeat(200)
+        ),
+    )
+}
+
+#[test]
+fn an_event_it_cannot_read_ends_the_stream_before_a_hidden_tool_call() {
+    let before = sse(&[
+        message_start(),
+        text_start(0),
+        text(0, "Cleaning up."),
+        stop(0),
+    ]);
+    for (what, start) in [
+        ("lone surrogate", lone_surrogate_tool_start(1)),
+        ("deep nesting", deep_tool_start(1)),
+        (
+            "not JSON",
+            e("content_block_start", "{\"type\":\"content_block_start\","),
+        ),
+        ("not an object", e("content_block_start", "[1,2]")),
+    ] {
+        let mut tail = vec![
+            start,
+            input(1, r#"{"command": "rm -rf /"}"#),
+            stop(1),
+            message_delta("tool_use"),
+            message_stop(),
+        ];
+        tail.extend(bash_tool(2));
+        let input = format!("{before}{}", sse(&tail));
+        for verdict in [
+            &mut allow as &mut dyn FnMut(&str, &Value) -> Verdict,
+            &mut block_names(&["Bash"]),
+        ] {
+            let run = run_all_ways(Machine::new, &input, verdict);
+            assert_eq!(String::from_utf8_lossy(&run.out), before, "{what}");
+            assert!(
+                run.decisions.is_empty(),
+                "{what}: nothing after it is decided"
+            );
+            let reason = run.failed.unwrap_or_else(|| panic!("{what}: no Fail"));
+            assert!(
+                !reason.contains("rm -rf"),
+                "{what}: the reason quotes the event"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_tool_call_cut_off_by_an_unreadable_event_is_decided_before_the_end() {
+    let mut events = vec![message_start()];
+    events.extend(bash_tool(0).into_iter().take(3));
+    events.push(e("content_block_delta", "{not json"));
+    events.push(stop(0));
+    let input = sse(&events);
+    let run = run_all_ways(Machine::new, &input, &mut block_names(&["Bash"]));
+    let decided: Vec<(&str, &Value)> = run
+        .decisions
+        .iter()
+        .map(|(_, _, name, input, _)| (name.as_str(), input))
+        .collect();
+    // What arrived of the input, unparsed (policy blocks non-objects).
+    assert_eq!(decided, [("Bash", &json!(r#"{"command": "ls"#))]);
+    assert!(run.failed.is_some());
+    let out = String::from_utf8_lossy(&run.out);
+    assert!(!out.contains("tool_use"), "{out}");
+    assert!(out.contains("hoopctl blocked"), "{out}");
+}
+
+#[test]
+fn events_without_data_and_pings_still_pass() {
+    let mut input = sse(&[message_start(), ping()]);
+    input.push_str("event: ping\n\n: a comment\n\n");
+    input.push_str(&sse(&[
+        text_start(0),
+        text(0, "ok"),
+        stop(0),
+        message_stop(),
+    ]));
+    let run = run_all_ways(Machine::new, &input, &mut allow);
+    assert_eq!(run.out, input.as_bytes());
+    assert_eq!(run.failed, None);
 }
