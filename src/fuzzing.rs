@@ -732,9 +732,10 @@ fn decode_chunked(
 /// - Round trip (mode even): the payload compressed by the real encoder
 ///   decodes to exactly the payload when it fits the limit, and fails as
 ///   too large when it does not, however it is chunked.
-/// - Raw (mode odd): the payload itself is decoded; the result (bytes or
-///   kind of error) is the same fed whole and fed in chunks, no piece is
-///   larger than `PIECE`, and no more than the limit ever comes out.
+/// - Raw (mode odd): the payload itself is decoded; the result is the
+///   same fed whole and fed in chunks (the same bytes, or an error both
+///   ways), no piece is larger than `PIECE`, and no more than the limit
+///   ever comes out.
 pub fn decoders(data: &[u8]) {
     const ENCODINGS: [&str; 5] = ["identity", "gzip", "deflate", "br", "zstd"];
     let [e, hi, lo, mode, rest @ ..] = data else {
@@ -763,10 +764,15 @@ pub fn decoders(data: &[u8]) {
     } else {
         let whole = decode_chunked(encoding, payload, limit, &[]);
         let chunked = decode_chunked(encoding, payload, limit, sizes);
-        assert_eq!(
-            whole, chunked,
-            "{encoding}: whole and chunked decoding differ"
-        );
+        match (&whole, &chunked) {
+            // A stream both corrupt and too large may be called either,
+            // depending on where the input was cut (finding: deflate).
+            (Err(_), Err(_)) => {}
+            _ => assert_eq!(
+                whole, chunked,
+                "{encoding}: whole and chunked decoding differ"
+            ),
+        }
         if let Ok(plain) = &whole {
             let all = crate::proxy::encoding::decode_all(Some(encoding), payload, limit);
             assert_eq!(all.ok().as_ref(), Some(plain), "decode_all differs");

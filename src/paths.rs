@@ -288,6 +288,51 @@ pub fn check_path(path: &Path, trust: Trust) -> Result<bool, Error> {
     }
 }
 
+/// A file that says what hoopctl enforces (a policy file), which anyone
+/// who can change it can loosen: it may be a link (the user named it),
+/// but the file it leads to must be a regular file owned by the user or
+/// root and not writable by group/others, and every directory above it
+/// must hold (see [`check_ancestors`]: ours or root's, not writable by
+/// others unless sticky). Others may read it.
+pub fn check_rules_file(path: &Path) -> Result<(), Error> {
+    let real = fs::canonicalize(path).map_err(|source| Error::Open {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let meta = fs::metadata(&real).map_err(|source| Error::Open {
+        path: real.clone(),
+        source,
+    })?;
+    let q = quoted(&real);
+    if !meta.is_file() {
+        return Err(unsafe_path(
+            &real,
+            "is not a regular file".into(),
+            format!("rm {q}"),
+        ));
+    }
+    let (owner, me) = (meta.uid(), me());
+    if owner != me && owner != 0 {
+        return Err(unsafe_path(
+            &real,
+            format!(
+                "is owned by uid {owner}, not you (uid {me}) or root, and its owner could loosen \
+                 the policy"
+            ),
+            format!("chown {me} {q}"),
+        ));
+    }
+    let mode = meta.mode() & 0o7777;
+    if mode & 0o022 != 0 {
+        return Err(unsafe_path(
+            &real,
+            format!("is writable by group/others (mode {mode:04o}), who could loosen the policy"),
+            format!("chmod go-w {q}"),
+        ));
+    }
+    check_ancestors(&real)
+}
+
 /// The directories above one of hoopctl's own: whoever may rename
 /// entries in one of them can swap hoopctl's directory for their own. An
 /// ancestor must belong to us or to root, and must not be writable by

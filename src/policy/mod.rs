@@ -24,6 +24,8 @@ pub enum Error {
     },
     #[error("invalid policy file {path}: {message}")]
     Invalid { path: PathBuf, message: String },
+    #[error("refusing the policy file: {0}")]
+    Unsafe(crate::paths::Error),
 }
 
 /// Tables of the policy format that later parts of hoopctl enforce; this
@@ -70,8 +72,13 @@ impl Policy {
         }
     }
 
-    /// Built-in defaults overlaid with the file at `path`.
+    /// Built-in defaults overlaid with the file at `path`, which must be
+    /// safe from other users ([`crate::paths::check_rules_file`]).
     pub fn load(path: &Path) -> Result<Self, Error> {
+        crate::paths::check_rules_file(path).map_err(|e| match e {
+            crate::paths::Error::Open { path, source } => Error::Read { path, source },
+            e => Error::Unsafe(e),
+        })?;
         let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
             path: path.to_path_buf(),
             source,

@@ -406,3 +406,68 @@ fn journals_in_a_directory_others_can_write_are_not_read() {
         "{err}"
     );
 }
+
+/// A policy file others can change is a policy others can loosen: refused
+/// (the file, or a directory above it others can write without the
+/// sticky bit), with the command that fixes it; readable is fine, and a
+/// link the user made is followed.
+#[test]
+fn a_policy_file_others_can_change_is_refused() {
+    let env = Env::new();
+    let dir = env.path("policies");
+    std::fs::create_dir_all(&dir).unwrap();
+    let policy = dir.join("policy.toml");
+    std::fs::write(
+        &policy,
+        "[[guardrails.rules]]\nname = \"no-ls\"\ntool = \"Bash\"\nfield = \"command\"\npattern = '^ls'\naction = \"block\"\nreason = \"no listing\"\n",
+    )
+    .unwrap();
+    let policy_arg = policy.to_str().unwrap();
+    let check = [
+        "policy",
+        "check",
+        "--tool",
+        "Bash",
+        "--input",
+        r#"{"command":"ls"}"#,
+    ];
+    fn with<'a>(check: &[&'a str], p: &'a str) -> Vec<&'a str> {
+        let mut args = check.to_vec();
+        args.extend(["--policy", p]);
+        args
+    }
+    set_mode(&policy, 0o666);
+    let err = refused(&env, &with(&check, policy_arg));
+    assert!(
+        err.contains("writable by group/others (mode 0666)")
+            && err.contains(&format!("run: chmod go-w {}", quoted(&policy))),
+        "{err}"
+    );
+    set_mode(&policy, 0o644);
+    let out = env.run_ok(&with(&check, policy_arg));
+    assert!(out.contains("no-ls"), "{out}");
+    // A directory above it that others may write to (they could swap the
+    // file) is refused; with the sticky bit (like /tmp) it is fine.
+    set_mode(&dir, 0o777);
+    let err = refused(&env, &with(&check, policy_arg));
+    assert!(
+        err.contains(&format!("{} (which holds", dir.display())) && err.contains("chmod go-w"),
+        "{err}"
+    );
+    set_mode(&dir, 0o1777);
+    env.run_ok(&with(&check, policy_arg));
+    set_mode(&dir, 0o755);
+    // A link is followed; the file it leads to is what is checked.
+    let link = env.path("linked-policy.toml");
+    std::os::unix::fs::symlink(&policy, &link).unwrap();
+    env.run_ok(&with(&check, link.to_str().unwrap()));
+    set_mode(&policy, 0o664);
+    let err = refused(&env, &with(&check, link.to_str().unwrap()));
+    assert!(
+        err.contains(&format!("chmod go-w {}", quoted(&policy))),
+        "{err}"
+    );
+    // A missing file is still just missing.
+    let err = refused(&env, &with(&check, env.path("nope.toml").to_str().unwrap()));
+    assert!(err.contains("could not read policy file"), "{err}");
+}
