@@ -411,6 +411,31 @@ pub fn open_read(path: &Path, trust: Trust) -> Result<Option<fs::File>, Error> {
     Ok(Some(file))
 }
 
+/// Opens `path` for appending, creating it (mode 0600) when missing,
+/// without following a link, then checks what was opened against `trust`
+/// (a log file: ours, a regular file, not writable by others).
+pub fn open_append(path: &Path, trust: Trust) -> Result<fs::File, Error> {
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits())
+        .open(path)
+        .map_err(|source| match source.raw_os_error() {
+            Some(nix::libc::ELOOP) => link_refused(path, trust),
+            _ => Error::Open {
+                path: path.to_path_buf(),
+                source,
+            },
+        })?;
+    let meta = file.metadata().map_err(|source| Error::Open {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    check_meta(path, &meta, trust)?;
+    Ok(file)
+}
+
 /// Reads a whole file through [`open_read`]; `Ok(None)` when missing.
 pub fn read_trusted(path: &Path, trust: Trust) -> Result<Option<Vec<u8>>, Error> {
     let Some(mut file) = open_read(path, trust)? else {
@@ -510,6 +535,36 @@ mod tests {
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .filter(|n| n.ends_with(".tmp") || n.contains(".tmp"))
             .collect()
+    }
+
+    #[test]
+    fn open_append_follows_no_link_and_refuses_a_file_others_can_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let victim = outside.path().join("victim");
+        fs::write(&victim, "precious").unwrap();
+        let log = dir.path().join("hoopctl.log");
+        std::os::unix::fs::symlink(&victim, &log).unwrap();
+        let err = open_append(&log, Trust::Public).unwrap_err().to_string();
+        assert!(err.contains("is a symbolic link"), "{err}");
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "precious");
+        fs::remove_file(&log).unwrap();
+        // Created 0600, appended to.
+        for line in ["one\n", "two\n"] {
+            let mut f = open_append(&log, Trust::Public).unwrap();
+            io::Write::write_all(&mut f, line.as_bytes()).unwrap();
+        }
+        assert_eq!(fs::read_to_string(&log).unwrap(), "one\ntwo\n");
+        assert_eq!(
+            fs::metadata(&log).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        set_mode(&log, 0o666);
+        let err = open_append(&log, Trust::Public).unwrap_err().to_string();
+        assert!(
+            err.contains("writable by group/others") && err.contains("chmod 644"),
+            "{err}"
+        );
     }
 
     #[test]

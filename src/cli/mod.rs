@@ -163,23 +163,19 @@ pub(crate) fn init_logging(verbose: u8, to: LogTo) {
                 .parent()
                 .map(crate::paths::ensure_dir)
                 .transpose()
-                .ok()
-                .and_then(|_| {
-                    std::fs::OpenOptions::new()
-                        .create(true)
-                        .append(true)
-                        .open(&path)
-                        .ok()
-                });
+                .and_then(|_| crate::paths::open_append(&path, crate::paths::Trust::Public));
             match file {
-                Some(f) => builder
+                Ok(f) => builder
                     .with_ansi(false)
                     .with_writer(std::sync::Mutex::new(f))
                     .try_init(),
-                None => builder
-                    .with_ansi(false)
-                    .with_writer(std::io::stderr)
-                    .try_init(),
+                Err(e) => {
+                    eprintln!("hoopctl: logging to the terminal instead of the log file: {e}");
+                    builder
+                        .with_ansi(false)
+                        .with_writer(std::io::stderr)
+                        .try_init()
+                }
             }
         }
     };
