@@ -399,6 +399,66 @@ fn the_gateway_going_down_fails_fast_and_coming_back_works_again() {
     proxy.stop();
 }
 
+/// A gateway that takes the request and never answers (its upstream is
+/// silent): the agent gets an Anthropic 504 `timeout_error` after the
+/// response-head timeout, marked not to be retried (each retry would hold
+/// the person as long again), and the proxy still serves the next request.
+#[test]
+fn a_gateway_that_never_answers_gets_a_504_not_retried() {
+    // Connections wait in the backlog; nothing is ever read or answered.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_url = format!("http://{}", silent.local_addr().unwrap());
+    let w = World::new(Script::default(), |c| {
+        c.default_duration = Some(600);
+        c.upstream = silent_url;
+    });
+    w.login();
+    let mut proxy = w.start_proxy(&["--response-head-timeout", "2"]);
+    require("curl");
+    let started = Instant::now();
+    let out = std::process::Command::new("curl")
+        .args(["-sS", "-i", "--max-time", "30", "--proxy", &proxy.proxy_url])
+        .arg("--cacert")
+        .arg(&proxy.ca_cert)
+        .args([
+            "-H",
+            "content-type: application/json",
+            "-H",
+            &format!("x-api-key: {AGENT_KEY}"),
+            "--data-binary",
+            r#"{"model":"m","max_tokens":8,"messages":[{"role":"user","content":"hi"}]}"#,
+            "https://api.anthropic.com/v1/messages",
+        ])
+        .env_remove("HTTPS_PROXY")
+        .env_remove("https_proxy")
+        .output()
+        .unwrap();
+    let took = started.elapsed();
+    let reply = String::from_utf8_lossy(&out.stdout).replace("\r\n", "\n");
+    assert!(
+        took >= Duration::from_millis(1900) && took < Duration::from_secs(15),
+        "{took:?}: {reply}"
+    );
+    // After the proxy's answer to CONNECT, the API's.
+    let api = reply
+        .split_once("Connection Established\n\n")
+        .map_or(reply.as_str(), |(_, rest)| rest);
+    let (head, body) = api.split_once("\n\n").unwrap_or_default();
+    assert!(
+        head.starts_with("HTTP/2 504") || head.starts_with("HTTP/1.1 504"),
+        "{reply}"
+    );
+    assert!(
+        head.to_ascii_lowercase().contains("x-should-retry: false"),
+        "{reply}"
+    );
+    let body: Value = serde_json::from_str(body).unwrap_or_else(|_| panic!("{reply}"));
+    assert_eq!(body["error"]["type"], "timeout_error", "{body}");
+    let message = error_message(&body);
+    assert!(message.contains("sent no answer within 2s"), "{message}");
+    proxy.stop();
+}
+
 #[test]
 fn gateway_errors_reach_the_agent_in_anthropic_shape() {
     let w = World::new(Script::default(), |c| {
