@@ -157,9 +157,26 @@ pub struct Hit {
 pub(super) const EVENT_COLUMNS: &str = "id, session_id, seq, at, kind, request_id, data, text, \
      body, body_len, body_sha256, prev_hash, hash";
 
-/// Decompresses the body of one stored zstd blob.
+/// The most a stored body may decompress to: more than any body the proxy
+/// records (masked requests and inspected answers stop at 64 MiB), so a
+/// larger one was not written by hoopctl.
+pub const MAX_STORED_BODY: u64 = 128 * 1024 * 1024;
+
+/// Decompresses the body of one stored zstd blob, refusing to produce more
+/// than [`MAX_STORED_BODY`] (a planted blob could expand without bound).
 pub(super) fn unpack(blob: &[u8]) -> std::io::Result<Vec<u8>> {
-    zstd::stream::decode_all(blob)
+    use std::io::Read as _;
+    let mut out = Vec::new();
+    zstd::stream::read::Decoder::new(blob)?
+        .take(MAX_STORED_BODY + 1)
+        .read_to_end(&mut out)?;
+    if out.len() as u64 > MAX_STORED_BODY {
+        return Err(std::io::Error::other(format!(
+            "it decompresses to more than {} MiB",
+            MAX_STORED_BODY >> 20
+        )));
+    }
+    Ok(out)
 }
 
 fn event_from_row(path: &Path, r: &Row<'_>) -> Result<StoredEvent, Error> {
