@@ -9,6 +9,7 @@
 //! Owns: proxy authentication and the egress verdict for each target.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use base64::Engine;
@@ -279,11 +280,32 @@ async fn tunnel(shared: &Shared, mut stream: TcpStream, rest: Bytes, host: &str,
     let client = Rewind::new(rest, stream);
     // Counted as they pass, so a tunnel cut at shutdown still reports its bytes.
     let mut client = Counted::new(client);
+    let (read, written) = (client.read.clone(), client.written.clone());
+    let idle = shared.settings.timeouts.idle;
+    let silent = async {
+        // Checked a few times per period: closes after `idle` to 4/3 `idle`
+        // without a byte either way.
+        let tick = (idle / 3).max(std::time::Duration::from_millis(10));
+        let total = || read.load(Ordering::Relaxed) + written.load(Ordering::Relaxed);
+        let (mut seen, mut since) = (total(), tokio::time::Instant::now());
+        loop {
+            tokio::time::sleep(tick).await;
+            let now = total();
+            if now != seen {
+                (seen, since) = (now, tokio::time::Instant::now());
+            } else if since.elapsed() >= idle {
+                return;
+            }
+        }
+    };
     tokio::select! {
         r = tokio::io::copy_bidirectional(&mut client, &mut upstream) => match r {
             Ok((up, down)) => tracing::debug!(host, up, down, "tunnel closed"),
             Err(e) => tracing::debug!(host, error = %e, "tunnel failed"),
         },
+        _ = silent => {
+            tracing::debug!(host, secs = idle.as_secs(), "tunnel closed after no traffic either way")
+        }
         _ = shared.hard.cancelled() => {}
     }
     note_egress(
@@ -291,7 +313,10 @@ async fn tunnel(shared: &Shared, mut stream: TcpStream, rest: Bytes, host: &str,
         host,
         port,
         "tunnel",
-        Some((client.read, client.written)),
+        Some((
+            client.read.load(Ordering::Relaxed),
+            client.written.load(Ordering::Relaxed),
+        )),
     );
 }
 
@@ -318,16 +343,17 @@ fn note_egress(shared: &Shared, host: &str, port: u16, decision: &str, bytes: Op
 /// A stream that counts the bytes read from and written to it.
 struct Counted<S> {
     inner: S,
-    read: u64,
-    written: u64,
+    /// Shared with the tunnel's idle watch.
+    read: Arc<AtomicU64>,
+    written: Arc<AtomicU64>,
 }
 
 impl<S> Counted<S> {
     fn new(inner: S) -> Self {
         Self {
             inner,
-            read: 0,
-            written: 0,
+            read: Arc::default(),
+            written: Arc::default(),
         }
     }
 }
@@ -340,7 +366,8 @@ impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Counted<S> {
     ) -> std::task::Poll<std::io::Result<()>> {
         let before = buf.filled().len();
         let r = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
-        self.read += (buf.filled().len() - before) as u64;
+        let n = (buf.filled().len() - before) as u64;
+        self.read.fetch_add(n, Ordering::Relaxed);
         r
     }
 }
@@ -353,7 +380,7 @@ impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Counted<S> {
     ) -> std::task::Poll<std::io::Result<usize>> {
         let r = std::pin::Pin::new(&mut self.inner).poll_write(cx, data);
         if let std::task::Poll::Ready(Ok(n)) = &r {
-            self.written += *n as u64;
+            self.written.fetch_add(*n as u64, Ordering::Relaxed);
         }
         r
     }

@@ -87,7 +87,8 @@ pub struct Timeouts {
     /// How long a connection with no request in flight stays open (HTTP/2
     /// included, where hyper has no idle timer). Until its first request a
     /// connection gets `header_read` instead, so an unauthenticated one
-    /// holds its descriptor no longer than a slow request head may.
+    /// holds its descriptor no longer than a slow request head may. A
+    /// CONNECT tunnel with no byte either way for this long is closed too.
     pub idle: Duration,
     /// HTTP/2 keep-alive: a PING every this long, and the connection is
     /// closed when one goes unanswered this long (a half-open peer).

@@ -321,6 +321,61 @@ async fn egress_is_decided_by_host_and_port() {
     }
 }
 
+// 5b. A tunnel with no traffic either way is closed after the idle
+//     timeout; one that keeps talking stays open past it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_tunnels_are_closed_and_busy_ones_kept() {
+    // An echo server behind the tunnel.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let (mut r, mut w) = s.split();
+                let _ = tokio::io::copy(&mut r, &mut w).await;
+            });
+        }
+    });
+    let env = Env::new();
+    let policy =
+        support::write_policy(&env, &format!("[egress]\nallow = [\"127.0.0.1:{port}\"]\n"));
+    let proxy = env.start_proxy(&[
+        "--upstream",
+        "http://127.0.0.1:9",
+        "--policy",
+        policy.to_str().unwrap(),
+        "--idle-timeout",
+        "1",
+    ]);
+    let auth = client::basic_auth(&proxy.secret);
+    let target = format!("127.0.0.1:{port}");
+
+    // Busy: a byte every 300 ms for 3 s (three idle periods) is echoed.
+    let (mut busy, resp) = client::connect_tunnel(proxy.addr, &target, Some(&auth))
+        .await
+        .unwrap();
+    assert_eq!(resp.status, 200, "{resp:?}");
+    for _ in 0..10 {
+        busy.write_all(b"x").await.unwrap();
+        let mut b = [0u8; 1];
+        tokio::time::timeout(Duration::from_secs(2), busy.read_exact(&mut b))
+            .await
+            .expect("no echo: the busy tunnel was closed")
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+
+    // Silent: closed within the idle timeout and a third.
+    let (mut silent, resp) = client::connect_tunnel(proxy.addr, &target, Some(&auth))
+        .await
+        .unwrap();
+    assert_eq!(resp.status, 200, "{resp:?}");
+    let took = closed_within(&mut silent, Duration::from_secs(5))
+        .await
+        .expect("a silent tunnel is still open after 5 s");
+    assert!(took >= Duration::from_millis(900), "{took:?}");
+}
+
 // 6. Many unauthenticated connections stalled in the TLS handshake under a
 //    low descriptor limit: extra ones are closed at once (the cap), the
 //    stalled ones after the handshake timeout, then real requests work, and
