@@ -143,6 +143,7 @@ Register-ArgumentCompleter -Native -CommandName 'hoopctl' -ScriptBlock {
             [CompletionResult]::new('--idle-timeout', '--idle-timeout', [CompletionResultType]::ParameterName, 'Seconds a connection with no request in flight stays open (tests)')
             [CompletionResult]::new('--response-head-timeout', '--response-head-timeout', [CompletionResultType]::ParameterName, 'Seconds to wait for an upstream''s response head before a 504 (tests)')
             [CompletionResult]::new('--body-progress-timeout', '--body-progress-timeout', [CompletionResultType]::ParameterName, 'Seconds in which a request body must bring at least 1 KiB while hoopctl waits for it (408 otherwise). For tests')
+            [CompletionResult]::new('--max-stream-bytes', '--max-stream-bytes', [CompletionResultType]::ParameterName, 'Most decoded bytes of one inspected event stream (tests)')
             [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Configuration profile to use')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format of commands that report something')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Configuration file (default: config.toml in the config directory)')

@@ -690,7 +690,7 @@ _hoopctl() {
             return 0
             ;;
         hoopctl__subcmd__connect)
-            opts="-v -h --direct --gateway --gateway-ca --connection --duration --listen --upstream --upstream-ca --policy --print-env --tui --shell --connect-timeout --header-read-timeout --drain-timeout --tls-handshake-timeout --idle-timeout --response-head-timeout --body-progress-timeout --profile --output --verbose --config --help claude-code"
+            opts="-v -h --direct --gateway --gateway-ca --connection --duration --listen --upstream --upstream-ca --policy --print-env --tui --shell --connect-timeout --header-read-timeout --drain-timeout --tls-handshake-timeout --idle-timeout --response-head-timeout --body-progress-timeout --max-stream-bytes --profile --output --verbose --config --help claude-code"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -757,6 +757,10 @@ _hoopctl() {
                     return 0
                     ;;
                 --body-progress-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-stream-bytes)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -128,6 +128,7 @@ set edit:completion:arg-completer[hoopctl] = {|@words|
             cand --idle-timeout 'Seconds a connection with no request in flight stays open (tests)'
             cand --response-head-timeout 'Seconds to wait for an upstream''s response head before a 504 (tests)'
             cand --body-progress-timeout 'Seconds in which a request body must bring at least 1 KiB while hoopctl waits for it (408 otherwise). For tests'
+            cand --max-stream-bytes 'Most decoded bytes of one inspected event stream (tests)'
             cand --profile 'Configuration profile to use'
             cand --output 'Output format of commands that report something'
             cand --config 'Configuration file (default: config.toml in the config directory)'

@@ -106,6 +106,7 @@ complete -c hoopctl -n "__fish_hoopctl_using_subcommand connect" -l tls-handshak
 complete -c hoopctl -n "__fish_hoopctl_using_subcommand connect" -l idle-timeout -d 'Seconds a connection with no request in flight stays open (tests)' -r
 complete -c hoopctl -n "__fish_hoopctl_using_subcommand connect" -l response-head-timeout -d 'Seconds to wait for an upstream\'s response head before a 504 (tests)' -r
 complete -c hoopctl -n "__fish_hoopctl_using_subcommand connect" -l body-progress-timeout -d 'Seconds in which a request body must bring at least 1 KiB while hoopctl waits for it (408 otherwise). For tests' -r
+complete -c hoopctl -n "__fish_hoopctl_using_subcommand connect" -l max-stream-bytes -d 'Most decoded bytes of one inspected event stream (tests)' -r
 complete -c hoopctl -n "__fish_hoopctl_using_subcommand connect" -l profile -d 'Configuration profile to use' -r
 complete -c hoopctl -n "__fish_hoopctl_using_subcommand connect" -l output -d 'Output format of commands that report something' -r -f -a "text\t''
 json\t''"

@@ -61,6 +61,7 @@ pub struct Options {
     /// Give the child a placeholder API key (gateway mode, none set).
     pub placeholder_key: bool,
     pub timeouts: Timeouts,
+    pub limits: crate::proxy::Limits,
     /// The audit store (`audit.db` in the data directory).
     pub audit_db: PathBuf,
     /// Who is logged in (email, else subject), for the record.
@@ -169,6 +170,7 @@ pub async fn start(opts: Options) -> Result<Started, Error> {
         upstream: opts.upstream,
         gateway: opts.gateway,
         timeouts: opts.timeouts,
+        limits: opts.limits,
         bus: bus.clone(),
         approvals: approvals.clone(),
         home,

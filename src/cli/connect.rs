@@ -129,6 +129,9 @@ pub struct ConnectArgs {
     /// hoopctl waits for it (408 otherwise). For tests.
     #[arg(long, value_name = "SECS", default_value_t = crate::proxy::body::BODY_PROGRESS_INTERVAL.as_secs(), hide = true)]
     pub body_progress_timeout: u64,
+    /// Most decoded bytes of one inspected event stream (tests).
+    #[arg(long, value_name = "BYTES", hide = true)]
+    pub max_stream_bytes: Option<usize>,
     /// The command to run through the proxy, e.g. `-- claude`.
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<OsString>,
@@ -435,6 +438,11 @@ pub async fn run(ctx: &mut Context, args: ConnectArgs, verbose: u8) -> anyhow::R
                 ..Default::default()
             },
             ..Timeouts::default()
+        },
+        limits: proxy::Limits {
+            decoded_stream: args
+                .max_stream_bytes
+                .unwrap_or(proxy::Limits::default().decoded_stream),
         },
     };
     let started = supervisor::start(options).await?;

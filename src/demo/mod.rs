@@ -306,6 +306,7 @@ pub async fn run(narrator: &mut impl Narrator) -> Result<Report, Error> {
             drain: Duration::from_secs(3),
             ..Timeouts::default()
         },
+        limits: crate::proxy::Limits::default(),
         audit_db: audit_db.clone(),
         user: None,
     };

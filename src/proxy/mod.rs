@@ -117,6 +117,23 @@ impl Default for Timeouts {
     }
 }
 
+/// Size limits that tests shrink (the others are constants).
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Most decoded bytes of one inspected event stream
+    /// (`pipeline::MAX_DECODED_STREAM`); past it the stream ends with an
+    /// error event.
+    pub decoded_stream: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            decoded_stream: pipeline::MAX_DECODED_STREAM,
+        }
+    }
+}
+
 /// Everything the proxy needs, built by the supervisor.
 pub struct Settings {
     pub secret: Secret,
@@ -129,6 +146,7 @@ pub struct Settings {
     /// with this link's credential (`upstream` is then unused).
     pub gateway: Option<Arc<crate::gateway::link::Link>>,
     pub timeouts: Timeouts,
+    pub limits: Limits,
     /// Live events (control socket, TUI).
     pub bus: crate::events::Bus,
     /// Tool calls held for a person.

@@ -281,16 +281,36 @@ pub async fn response_body(
         .get(header::CONTENT_ENCODING)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
+    // What cannot be inspected is not passed on: the agent's SDK reads a
+    // streamed answer as events whatever its type or encoding says.
     if ct.starts_with("text/event-stream") {
-        let Ok(decoder) = Decoder::with_limit(encoding.as_deref(), MAX_DECODED_STREAM) else {
-            return Err(incoming);
+        let decoder = match Decoder::with_limit(
+            encoding.as_deref(),
+            shared.settings.limits.decoded_stream,
+        ) {
+            Ok(d) => d,
+            Err(e) => {
+                let msg = format!(
+                    "hoopctl: the upstream event stream has an {e}, so hoopctl could not inspect it; it was not passed on"
+                );
+                return Ok(replace_with_error(parts, &ctx, ApiError::new(502, msg)));
+            }
         };
         parts.headers.remove(header::CONTENT_ENCODING);
         parts.headers.remove(header::CONTENT_LENGTH);
         return Ok(stream::sse(ctx, incoming, decoder, &shared.tracker));
     }
     if !ct.contains("json") {
-        return Err(incoming);
+        drop(incoming);
+        let shown = if ct.is_empty() {
+            "none".to_string()
+        } else {
+            format!("{ct:?}")
+        };
+        let msg = format!(
+            "hoopctl: the upstream answer has content type {shown}, neither an event stream nor JSON, so hoopctl could not inspect it; it was not passed on"
+        );
+        return Ok(replace_with_error(parts, &ctx, ApiError::new(502, msg)));
     }
     let bytes = match Limited::new(incoming, MAX_INSPECTED_REPLY).collect().await {
         Ok(c) => c.to_bytes(),

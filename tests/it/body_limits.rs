@@ -535,3 +535,100 @@ async fn an_event_the_inspector_cannot_read_ends_the_stream() {
         "{errors:?}"
     );
 }
+
+/// An answer the inspector cannot read because of its headers (an
+/// encoding hoopctl does not decode, or a content type that is neither an
+/// event stream nor JSON) is not passed on: the agent's SDK would read the
+/// events anyway, tool call included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_in_an_unknown_encoding_or_type_is_not_passed_on() {
+    let events = crate::support::fake_anthropic::sse_events(
+        "msg_1",
+        "m",
+        &[crate::support::fake_anthropic::tool_use_block(
+            "toolu_1",
+            "Bash",
+            serde_json::json!({"command": "rm -rf /"}),
+        )],
+        "tool_use",
+        3,
+    )
+    .concat();
+    for (headers, needle) in [
+        (
+            vec![
+                ("content-type", "text/event-stream"),
+                ("content-encoding", "x-unknown"),
+            ],
+            "unsupported Content-Encoding \"x-unknown\"",
+        ),
+        (
+            vec![
+                ("content-type", "text/event-stream"),
+                ("content-encoding", "gzip, br"),
+            ],
+            "unsupported Content-Encoding",
+        ),
+        (
+            vec![("content-type", "text/plain")],
+            "content type \"text/plain\"",
+        ),
+        (vec![], "content type none"),
+    ] {
+        let env = Env::new();
+        let fake = fixed(Reply::Raw {
+            status: 200,
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            body: Bytes::from(events.clone()),
+        });
+        let proxy = start(&env, &fake, &[]);
+        let (status, text) = post_messages(&proxy, true).await;
+        assert_eq!(status, 502, "{headers:?}: {text}");
+        assert!(!text.contains("rm -rf"), "{headers:?}: {text}");
+        let v: Value = serde_json::from_str(&text).unwrap();
+        assert_api_error(&v, "api_error", needle);
+    }
+}
+
+/// An event stream that decodes to more than its limit (1 GiB by default,
+/// 1 MiB here), in events each well under the per-event limit, ends with
+/// an error event, recorded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_stream_past_its_decoded_limit_ends_with_an_error_event() {
+    require("gzip");
+    let env = Env::new();
+    let mut plain = String::from("event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"m\",\"content\":[],\"stop_reason\":null,\"usage\":{\"input_tokens\":1,\"output_tokens\":1}}}\n\n");
+    while plain.len() < 2 << 20 {
+        plain.push_str("event: ping\ndata: {\"type\": \"ping\"}\n\n");
+    }
+    let file = env.path("stream");
+    std::fs::write(&file, &plain).unwrap();
+    let gz = sh(&format!("gzip -c '{}'", file.display()));
+    let fake = fixed(Reply::Raw {
+        status: 200,
+        headers: vec![
+            ("content-type".into(), "text/event-stream".into()),
+            ("content-encoding".into(), "gzip".into()),
+        ],
+        body: Bytes::from(gz),
+    });
+    let mut proxy = start(&env, &fake, &["--max-stream-bytes", "1048576"]);
+    let (status, text) = post_messages(&proxy, true).await;
+    assert_eq!(status, 200);
+    assert!(
+        text.len() <= (1 << 20) + 4096,
+        "{} bytes passed",
+        text.len()
+    );
+    let last = text.trim_end().rsplit("\n\n").next().unwrap_or_default();
+    assert!(last.starts_with("event: error\n"), "{last}");
+    assert!(
+        last.contains("too large") && last.contains("1048576"),
+        "{last}"
+    );
+    let errors = recorded_errors(&env, &mut proxy);
+    assert!(errors.iter().any(|m| m.contains("too large")), "{errors:?}");
+}
