@@ -288,8 +288,31 @@ fn strip_comments(mut s: &str) -> &str {
     }
 }
 
+/// Where a statement that did not parse may begin, as some client reads
+/// it: after its leading comments, and at the start of each later line (a
+/// line comment only one dialect knows, MySQL's `#`, or bytes no dialect
+/// parses, can stand before a statement another client runs). Each line is
+/// looked at on its own, so the work stays linear in the text.
+fn starts(stmt: &str) -> impl Iterator<Item = &str> {
+    std::iter::once(strip_comments(stmt)).chain(stmt.split('\n').skip(1).filter_map(|line| {
+        let line = line.trim_start();
+        let line = match line.strip_prefix("/*") {
+            Some(rest) => rest.split_once("*/")?.1.trim_start(),
+            None => line,
+        };
+        (!line.is_empty() && !line.starts_with('#') && !line.starts_with("--")).then_some(line)
+    }))
+}
+
 fn fail_closed(stmt: &str, origin: Origin, why: Unparsed) -> Option<Finding> {
-    let s = strip_comments(stmt);
+    if why == Unparsed::Syntax {
+        return starts(stmt).find_map(|s| fail_closed_at(stmt, s, origin, why));
+    }
+    fail_closed_at(stmt, strip_comments(stmt), origin, why)
+}
+
+/// [`fail_closed`] for the statement `stmt` read as beginning at `s`.
+fn fail_closed_at(stmt: &str, s: &str, origin: Origin, why: Unparsed) -> Option<Finding> {
     let head: String = s
         .chars()
         .take_while(|c| c.is_ascii_alphabetic())
@@ -408,10 +431,48 @@ mod tests {
             ("SELECT 1;\n# x;DROP TABLE users;\n", &["builtin:sql-drop"]),
             ("#;drop table t", &["builtin:sql-drop"]),
             ("SELECT 1; -- note\nSELECT 2", &[]),
+            // Found by fuzzing: bytes no dialect parses after MySQL's `#`
+            // comment made the piece unparsable, and its DROP was missed;
+            // every line start of an unparsable piece is now read.
+            (
+                "SELECT 0;\n# x;é\nDROP TABLE users;\n",
+                &["builtin:sql-drop"],
+            ),
+            (
+                "SELECT 0;\n# x;\u{fffd}\u{fffd}\n  truncate t;\n",
+                &["builtin:sql-truncate"],
+            ),
+            (
+                "SELECT 0;\n@@@ é\n/* c */ DROP TABLE users",
+                &["builtin:sql-drop"],
+            ),
+            ("SELECT 0;\n# x;é\nSELECT 1;", &[]),
         ];
         for (text, want) in cases {
             assert_eq!(rules(text, Origin::Client), *want, "{text}");
         }
+    }
+
+    #[test]
+    fn embedded_sql_after_a_line_no_dialect_parses_is_read() {
+        let text = "SELECT 0;\n# x;é\nDROP TABLE users;\n";
+        assert_eq!(rules(text, Origin::Embedded), ["builtin:sql-drop"]);
+    }
+
+    #[test]
+    fn reading_every_line_start_stays_linear() {
+        // 256 KiB of unclosed block comments and stray bytes, one per
+        // line: each line is looked at on its own.
+        let text = format!("DELETE é {}", "/*\n".repeat(MAX_SQL_BYTES / 3 - 5));
+        assert!(text.len() <= MAX_SQL_BYTES);
+        let started = std::time::Instant::now();
+        let _ = check(&text, Origin::Client);
+        let _ = check(&text, Origin::Embedded);
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
     }
 
     #[test]
