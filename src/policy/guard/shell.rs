@@ -783,7 +783,10 @@ impl Parser {
                 }
                 '$' => self.dollar(&mut scratch, false),
                 '`' => self.backtick(&mut scratch),
-                c if c == open => {
+                // Bash nests `(` in arithmetic but not a bare `{` in `${ }`:
+                // `${x:-{}` ends at its first `}` (`{ echo ${x:-{}; rm -rf /
+                // }` runs the rm; found by fuzzing).
+                c if c == open && open != '{' => {
                     depth += 1;
                     self.pos += 1;
                 }

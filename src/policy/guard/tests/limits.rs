@@ -174,6 +174,11 @@ fn substitutions_inside_expansions_and_heredocs_are_read() {
         "cat <<EOF\n$(rm -rf /)\nEOF",
         "cat <<EOF\n`rm -rf /`\nEOF",
         "cat <<-EOF\n\t${x:-$(rm -rf /)}\n\tEOF",
+        // A bare `{` does not nest in `${ }` (found by fuzzing): the
+        // expansion ends at its first `}`, and the rm runs.
+        "{ echo ${x:-{}; rm -rf /\n}",
+        "( echo ${x:-{}; rm -rf /\n)",
+        "echo ${x:-{a}b}; rm -rf /",
     ] {
         assert_eq!(
             short(&bash(&g, cmd)),
