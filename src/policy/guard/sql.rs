@@ -152,9 +152,7 @@ fn parse_whole(text: &str) -> Parsed {
             Err(_) => return Parsed::NotEverywhere,
         }
     }
-    if all.is_empty() {
-        return Parsed::NotEverywhere;
-    }
+    // No statement in any dialect (only comments): nothing runs.
     Parsed::Everywhere(all)
 }
 
@@ -447,6 +445,16 @@ mod tests {
                 &["builtin:sql-drop"],
             ),
             ("SELECT 0;\n# x;é\nSELECT 1;", &[]),
+            // Only comments, in every dialect: nothing runs (found by
+            // fuzzing: blocked alone, allowed after `SELECT 1;`) ...
+            ("/* x;é\n; DROP TABLE users; */", &[]),
+            ("-- DROP TABLE users", &[]),
+            // ... but MySQL runs what its executable comments hold.
+            ("/*! DROP TABLE users */", &["builtin:sql-drop"]),
+            (
+                "SELECT 1; /*!50000 DROP TABLE users */",
+                &["builtin:sql-drop"],
+            ),
         ];
         for (text, want) in cases {
             assert_eq!(rules(text, Origin::Client), *want, "{text}");
