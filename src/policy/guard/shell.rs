@@ -677,6 +677,13 @@ impl Parser {
                 // `$"…"` (locale translation) is a double-quoted string.
                 self.pos += 1;
             }
+            Some('$') => {
+                // `$$` (the shell's pid) is one token: in `$${ …; rm -rf / }`
+                // the `{` is a plain character, not an expansion (found by
+                // fuzzing).
+                text.push_str("$$");
+                self.pos += 2;
+            }
             _ => {
                 text.push('$');
                 self.pos += 1;

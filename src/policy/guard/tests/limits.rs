@@ -179,6 +179,10 @@ fn substitutions_inside_expansions_and_heredocs_are_read() {
         "{ echo ${x:-{}; rm -rf /\n}",
         "( echo ${x:-{}; rm -rf /\n)",
         "echo ${x:-{a}b}; rm -rf /",
+        // `$$` is one token, so `{` after it starts nothing (found by
+        // fuzzing): bash runs `rm -rf / }`.
+        "echo $${ ; rm -rf / }",
+        "echo \"$${\" ; rm -rf /",
     ] {
         assert_eq!(
             short(&bash(&g, cmd)),
