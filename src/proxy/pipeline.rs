@@ -268,13 +268,14 @@ fn replace_with_error(parts: &mut ResponseParts, ctx: &stream::Context, err: Api
     body
 }
 
-/// Inspects a successful `/v1/messages` answer; other answers are returned as they are.
+/// Inspects a successful `/v1/messages` answer. What cannot be inspected
+/// (an unknown encoding or content type) is replaced by a recorded 502.
 pub async fn response_body(
     shared: &Shared,
     parts: &mut ResponseParts,
     incoming: Incoming,
     ctx: stream::Context,
-) -> Result<Body, Incoming> {
+) -> Body {
     let ct = content_type(&parts.headers).to_ascii_lowercase();
     let encoding = parts
         .headers
@@ -293,12 +294,12 @@ pub async fn response_body(
                 let msg = format!(
                     "hoopctl: the upstream event stream has an {e}, so hoopctl could not inspect it; it was not passed on"
                 );
-                return Ok(replace_with_error(parts, &ctx, ApiError::new(502, msg)));
+                return replace_with_error(parts, &ctx, ApiError::new(502, msg));
             }
         };
         parts.headers.remove(header::CONTENT_ENCODING);
         parts.headers.remove(header::CONTENT_LENGTH);
-        return Ok(stream::sse(ctx, incoming, decoder, &shared.tracker));
+        return stream::sse(ctx, incoming, decoder, &shared.tracker);
     }
     if !ct.contains("json") {
         drop(incoming);
@@ -310,13 +311,13 @@ pub async fn response_body(
         let msg = format!(
             "hoopctl: the upstream answer has content type {shown}, neither an event stream nor JSON, so hoopctl could not inspect it; it was not passed on"
         );
-        return Ok(replace_with_error(parts, &ctx, ApiError::new(502, msg)));
+        return replace_with_error(parts, &ctx, ApiError::new(502, msg));
     }
     let bytes = match Limited::new(incoming, MAX_INSPECTED_REPLY).collect().await {
         Ok(c) => c.to_bytes(),
         Err(e) => {
             let msg = format!("hoopctl could not read the upstream answer: {e}");
-            return Ok(replace_with_error(parts, &ctx, ApiError::new(502, msg)));
+            return replace_with_error(parts, &ctx, ApiError::new(502, msg));
         }
     };
     let plain = match decode_bytes(encoding.as_deref(), bytes, MAX_INSPECTED_REPLY) {
@@ -327,11 +328,11 @@ pub async fn response_body(
                 encoding.as_deref().unwrap_or("identity"),
                 limit >> 20
             );
-            return Ok(replace_with_error(parts, &ctx, ApiError::new(502, msg)));
+            return replace_with_error(parts, &ctx, ApiError::new(502, msg));
         }
         Err(e) => {
             let msg = format!("hoopctl: {e}");
-            return Ok(replace_with_error(parts, &ctx, ApiError::new(502, msg)));
+            return replace_with_error(parts, &ctx, ApiError::new(502, msg));
         }
     };
     // What the inspector cannot parse it cannot check (serde_json stops at
@@ -340,12 +341,12 @@ pub async fn response_body(
         let msg = format!(
             "hoopctl could not read the upstream answer as JSON ({e}), so it could not inspect it; it was not passed on"
         );
-        return Ok(replace_with_error(parts, &ctx, ApiError::new(502, msg)));
+        return replace_with_error(parts, &ctx, ApiError::new(502, msg));
     }
     let out = stream::json(&ctx, &plain).await;
     parts.headers.remove(header::CONTENT_ENCODING);
     parts
         .headers
         .insert(header::CONTENT_LENGTH, HeaderValue::from(out.len()));
-    Ok(body::full(Bytes::from(out)))
+    body::full(Bytes::from(out))
 }

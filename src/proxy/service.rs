@@ -276,14 +276,8 @@ pub(super) async fn forward(
                     started,
                 }),
         };
-        return match pipeline::response_body(shared, &mut parts, incoming, ctx).await {
-            Ok(body) => Response::from_parts(parts, body),
-            Err(incoming) => {
-                note_head(parts.status.as_u16(), &parts.headers);
-                let relay = Relay::new(incoming, sse, upstream);
-                Response::from_parts(parts, relay.boxed_unsync())
-            }
-        };
+        let body = pipeline::response_body(shared, &mut parts, incoming, ctx).await;
+        return Response::from_parts(parts, body);
     }
     note_head(parts.status.as_u16(), &parts.headers);
     let relay = Relay::new(incoming, sse, upstream);
