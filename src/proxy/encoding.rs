@@ -220,25 +220,6 @@ impl Decoder {
         }
         Ok(())
     }
-
-    /// Decodes one chunk, handing each plain piece to `out`.
-    pub fn push(&mut self, chunk: &[u8], out: &mut impl FnMut(&[u8])) -> Result<(), Error> {
-        self.feed(Bytes::copy_from_slice(chunk));
-        while let Some(piece) = self.next_piece()? {
-            out(&piece);
-        }
-        Ok(())
-    }
-
-    /// The end of the input: hands out what is left; fails when the
-    /// stream was truncated.
-    pub fn finish(mut self, out: &mut impl FnMut(&[u8])) -> Result<(), Error> {
-        self.end();
-        while let Some(piece) = self.next_piece()? {
-            out(&piece);
-        }
-        Ok(())
-    }
 }
 
 fn step(
@@ -439,24 +420,8 @@ fn gzip_header_len(buf: &[u8]) -> Result<Option<usize>, Error> {
     Ok(Some(at))
 }
 
-/// Decodes a whole body into at most `max_output` plain bytes.
-pub fn decode_all(
-    encoding: Option<&str>,
-    body: &[u8],
-    max_output: usize,
-) -> Result<Vec<u8>, Error> {
-    let mut d = Decoder::with_limit(encoding, max_output)?;
-    let mut out = Vec::new();
-    d.feed(Bytes::copy_from_slice(body));
-    d.end();
-    while let Some(piece) = d.next_piece()? {
-        out.extend_from_slice(&piece);
-    }
-    Ok(out)
-}
-
-/// [`decode_all`] for a body already in [`Bytes`] (no copy when it is
-/// not encoded).
+/// Decodes a whole body into at most `max_output` plain bytes (no copy
+/// when it is not encoded).
 pub fn decode_bytes(
     encoding: Option<&str>,
     body: Bytes,

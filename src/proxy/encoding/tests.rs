@@ -35,17 +35,28 @@ fn all(data: &[u8]) -> Vec<(&'static str, Vec<u8>)> {
     ]
 }
 
+/// [`decode_bytes`] of a slice, as a vector.
+fn decode_all(enc: Option<&str>, body: &[u8], limit: usize) -> Result<Vec<u8>, Error> {
+    decode_bytes(enc, Bytes::copy_from_slice(body), limit).map(|b| b.to_vec())
+}
+
 /// Decodes `bytes` fed in `step`-byte chunks; checks every piece is bounded.
 fn decode_in_pieces(enc: &str, bytes: &[u8], step: usize, limit: usize) -> Result<Vec<u8>, Error> {
     let mut d = Decoder::with_limit(Some(enc), limit)?;
     let mut out = Vec::new();
-    for piece in bytes.chunks(step) {
-        d.push(piece, &mut |p| {
+    let mut take = |d: &mut Decoder| -> Result<(), Error> {
+        while let Some(p) = d.next_piece()? {
             assert!(p.len() <= PIECE.max(step), "{enc}: a piece of {}", p.len());
-            out.extend_from_slice(p);
-        })?;
+            out.extend_from_slice(&p);
+        }
+        Ok(())
+    };
+    for piece in bytes.chunks(step) {
+        d.feed(Bytes::copy_from_slice(piece));
+        take(&mut d)?;
     }
-    d.finish(&mut |p| out.extend_from_slice(p))?;
+    d.end();
+    take(&mut d)?;
     Ok(out)
 }
 
