@@ -252,15 +252,13 @@ fn curl_gets_the_413_over_h2_while_still_uploading() {
     let file = env.path("big.json");
     std::fs::write(&file, vec![b'a'; 3 * MAX_MASKED_BODY]).unwrap();
     for version in ["--http2", "--http1.1"] {
-        let out = Command::new("curl")
-            .args(["-q", "-sS", "--max-time", "60", version])
-            .args(["--proxy", &proxy.proxy_url, "--cacert"])
-            .arg(&proxy.ca_cert)
+        let out = proxy
+            .curl()
+            .args(["--max-time", "60", version])
             .args(["-H", "content-type: application/json", "--data-binary"])
             .arg(format!("@{}", file.display()))
             .args(["-w", "\n%{http_code}"])
             .arg("https://api.anthropic.com/v1/messages")
-            .stdin(Stdio::null())
             .output()
             .unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();

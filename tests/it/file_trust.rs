@@ -4,12 +4,12 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 
 use serde_json::Value;
 
 use crate::support::fake_anthropic::{FakeAnthropic, Script};
-use crate::support::{require, Env, Proxy};
+use crate::support::{Env, Proxy};
 
 const KEY: &str = "sk-ant-agent-key-for-file-trust";
 
@@ -209,28 +209,15 @@ fn an_audit_store_open_to_others_or_a_link_is_refused() {
 
 /// `POST https://api.anthropic.com/v1/messages?QUERY` through the proxy.
 fn post_with_query(proxy: &Proxy, query: &str) -> u16 {
-    require("curl");
     let body = r#"{"model":"claude-sonnet-4-5","max_tokens":16,"messages":[{"role":"user","content":"hello"}]}"#;
-    let out = Command::new("curl")
-        .args([
-            "-sS",
-            "-o",
-            "/dev/null",
-            "-w",
-            "%{http_code}",
-            "--max-time",
-            "40",
-        ])
-        .args(["--proxy", &proxy.proxy_url, "--cacert"])
-        .arg(&proxy.ca_cert)
+    let out = proxy
+        .curl()
+        .args(["-o", "/dev/null", "-w", "%{http_code}", "--max-time", "40"])
         .args(["-H", "content-type: application/json"])
         .args(["-H", "anthropic-version: 2023-06-01"])
         .args(["-H", &format!("x-api-key: {KEY}")])
         .args(["--data-binary", body])
         .arg(format!("https://api.anthropic.com/v1/messages?{query}"))
-        .env_remove("HTTPS_PROXY")
-        .env_remove("https_proxy")
-        .stdin(Stdio::null())
         .output()
         .unwrap();
     String::from_utf8_lossy(&out.stdout)

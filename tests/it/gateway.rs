@@ -414,12 +414,10 @@ fn a_gateway_that_never_answers_gets_a_504_not_retried() {
     });
     w.login();
     let mut proxy = w.start_proxy(&["--response-head-timeout", "2"]);
-    require("curl");
     let started = Instant::now();
-    let out = std::process::Command::new("curl")
-        .args(["-sS", "-i", "--max-time", "30", "--proxy", &proxy.proxy_url])
-        .arg("--cacert")
-        .arg(&proxy.ca_cert)
+    let out = proxy
+        .curl()
+        .args(["-i", "--max-time", "30"])
         .args([
             "-H",
             "content-type: application/json",
@@ -429,8 +427,6 @@ fn a_gateway_that_never_answers_gets_a_504_not_retried() {
             r#"{"model":"m","max_tokens":8,"messages":[{"role":"user","content":"hi"}]}"#,
             "https://api.anthropic.com/v1/messages",
         ])
-        .env_remove("HTTPS_PROXY")
-        .env_remove("https_proxy")
         .output()
         .unwrap();
     let took = started.elapsed();

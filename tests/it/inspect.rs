@@ -3,7 +3,7 @@
 //! telemetry, the control socket, and `hoopctl policy check|mask`.
 
 use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 
 use bytes::Bytes;
 use serde_json::{json, Value};
@@ -38,10 +38,8 @@ fn fixed(body: Vec<u8>, headers: &[(&str, &str)]) -> FakeAnthropic {
 
 /// POST /v1/messages through the proxy with curl.
 fn post(proxy: &Proxy, body: &Value, extra: &[&str]) -> Output {
-    require("curl");
-    Command::new("curl")
-        .args(["-sS", "--proxy", &proxy.proxy_url, "--cacert"])
-        .arg(&proxy.ca_cert)
+    proxy
+        .curl()
         .args(extra)
         .args([
             "-H",
@@ -56,7 +54,6 @@ fn post(proxy: &Proxy, body: &Value, extra: &[&str]) -> Output {
             &body.to_string(),
             "https://api.anthropic.com/v1/messages",
         ])
-        .stdin(Stdio::null())
         .output()
         .unwrap()
 }
@@ -178,18 +175,9 @@ fn telemetry_is_masked_or_blocked_as_the_policy_says() {
     }))
     .unwrap();
     let send = |proxy: &Proxy| {
-        Command::new("curl")
-            .args([
-                "-sS",
-                "-o",
-                "/dev/null",
-                "-w",
-                "%{http_code}",
-                "--proxy",
-                &proxy.proxy_url,
-                "--cacert",
-            ])
-            .arg(&proxy.ca_cert)
+        proxy
+            .curl()
+            .args(["-o", "/dev/null", "-w", "%{http_code}"])
             .args([
                 "-H",
                 "content-type: application/json",
@@ -381,19 +369,9 @@ fn an_http2_body_without_a_length_is_masked_too() {
     let fake = FakeAnthropic::start(Script::default()).unwrap();
     let proxy = env.start_proxy(&["--upstream", &fake.url()]);
     // `-T -` streams stdin: over HTTP/2 the request carries no content-length.
-    let mut child = Command::new("curl")
-        .args([
-            "-sS",
-            "--http2",
-            "-X",
-            "POST",
-            "-T",
-            "-",
-            "--proxy",
-            &proxy.proxy_url,
-            "--cacert",
-        ])
-        .arg(&proxy.ca_cert)
+    let mut child = proxy
+        .curl()
+        .args(["--http2", "-X", "POST", "-T", "-"])
         .args([
             "-H",
             "content-type: application/json",

@@ -158,6 +158,21 @@ fn read_lines(stdout: ChildStdout) -> mpsc::Receiver<String> {
 }
 
 impl Proxy {
+    /// curl through this proxy, trusting its CA, without a config file or
+    /// proxy variables from the environment; add `--max-time`, the request
+    /// and the URL.
+    pub fn curl(&self) -> Command {
+        require("curl");
+        let mut cmd = Command::new("curl");
+        cmd.args(["-q", "-sS", "--proxy", &self.proxy_url, "--cacert"])
+            .arg(&self.ca_cert)
+            .stdin(Stdio::null());
+        for v in ["HTTPS_PROXY", "https_proxy", "NO_PROXY", "no_proxy"] {
+            cmd.env_remove(v);
+        }
+        cmd
+    }
+
     pub fn spawn(cmd: Command) -> Self {
         Self::spawn_with_stderr(cmd, Stdio::inherit())
     }
@@ -268,7 +283,6 @@ pub fn read(path: &Path) -> String {
 /// `POST /v1/messages` (not streamed) through a running proxy with curl,
 /// carrying `api_key` as the agent's own key: (status, JSON body, time taken).
 pub fn curl_messages(proxy: &Proxy, api_key: &str, prompt: &str) -> (u16, Value, Duration) {
-    require("curl");
     let body = serde_json::json!({
         "model": "claude-sonnet-4-5",
         "max_tokens": 16,
@@ -276,10 +290,9 @@ pub fn curl_messages(proxy: &Proxy, api_key: &str, prompt: &str) -> (u16, Value,
     })
     .to_string();
     let started = std::time::Instant::now();
-    let mut child = Command::new("curl")
-        .args(["-sS", "--max-time", "40", "--proxy", &proxy.proxy_url])
-        .arg("--cacert")
-        .arg(&proxy.ca_cert)
+    let mut child = proxy
+        .curl()
+        .args(["--max-time", "40"])
         .args([
             "-H",
             "content-type: application/json",
@@ -294,10 +307,6 @@ pub fn curl_messages(proxy: &Proxy, api_key: &str, prompt: &str) -> (u16, Value,
             "\n%{http_code}",
             "https://api.anthropic.com/v1/messages",
         ])
-        .env_remove("HTTPS_PROXY")
-        .env_remove("https_proxy")
-        .env_remove("NO_PROXY")
-        .env_remove("no_proxy")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
