@@ -167,13 +167,18 @@ pub enum Trust {
     /// A file others may read: ours, a regular file (never a link), not
     /// writable by group/others.
     Public,
+    /// A file that says what hoopctl enforces (a policy file), which
+    /// anyone who can change it can loosen: a regular file of ours or
+    /// root's, not writable by group/others. Checked where a link the user
+    /// named leads ([`check_rules_file`]).
+    Rules,
 }
 
 impl Trust {
     /// The mode bits that must be clear.
     fn forbidden(self) -> u32 {
         match self {
-            Trust::Dir | Trust::Public => 0o022,
+            Trust::Dir | Trust::Public | Trust::Rules => 0o022,
             Trust::RuntimeDir | Trust::Secret => 0o077,
         }
     }
@@ -184,6 +189,7 @@ impl Trust {
             Trust::Dir | Trust::RuntimeDir => "700",
             Trust::Secret => "600",
             Trust::Public => "644",
+            Trust::Rules => "go-w",
         }
     }
 
@@ -247,7 +253,7 @@ pub fn check_meta(path: &Path, meta: &fs::Metadata, trust: Trust) -> Result<(), 
         ));
     }
     let (owner, me) = (meta.uid(), me());
-    if owner != me {
+    if owner != me && !(trust == Trust::Rules && owner == 0) {
         return Err(unsafe_path(
             path,
             format!("is owned by uid {owner}, not you (uid {me})"),
@@ -303,33 +309,7 @@ pub fn check_rules_file(path: &Path) -> Result<(), Error> {
         path: real.clone(),
         source,
     })?;
-    let q = quoted(&real);
-    if !meta.is_file() {
-        return Err(unsafe_path(
-            &real,
-            "is not a regular file".into(),
-            format!("rm {q}"),
-        ));
-    }
-    let (owner, me) = (meta.uid(), me());
-    if owner != me && owner != 0 {
-        return Err(unsafe_path(
-            &real,
-            format!(
-                "is owned by uid {owner}, not you (uid {me}) or root, and its owner could loosen \
-                 the policy"
-            ),
-            format!("chown {me} {q}"),
-        ));
-    }
-    let mode = meta.mode() & 0o7777;
-    if mode & 0o022 != 0 {
-        return Err(unsafe_path(
-            &real,
-            format!("is writable by group/others (mode {mode:04o}), who could loosen the policy"),
-            format!("chmod go-w {q}"),
-        ));
-    }
+    check_meta(&real, &meta, Trust::Rules)?;
     check_ancestors(&real)
 }
 
