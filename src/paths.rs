@@ -366,8 +366,29 @@ pub fn check_ancestors(dir: &Path) -> Result<(), Error> {
 /// (`O_NOFOLLOW`), then checks what was opened (`fstat`) against `trust`,
 /// so that nothing can be swapped in between. `Ok(None)` when missing.
 pub fn open_read(path: &Path, trust: Trust) -> Result<Option<fs::File>, Error> {
-    let opened = fs::OpenOptions::new()
-        .read(true)
+    open_checked(fs::OpenOptions::new().read(true), path, trust)
+}
+
+/// Opens `path` for appending, creating it (mode 0600) when missing,
+/// without following a link, then checks what was opened against `trust`
+/// (a log file: ours, a regular file, not writable by others).
+pub fn open_append(path: &Path, trust: Trust) -> Result<fs::File, Error> {
+    let mut options = fs::OpenOptions::new();
+    options.create(true).append(true).mode(0o600);
+    open_checked(&mut options, path, trust)?.ok_or_else(|| Error::Open {
+        path: path.to_path_buf(),
+        source: io::ErrorKind::NotFound.into(),
+    })
+}
+
+/// Opens `path` with `options` and `O_NOFOLLOW`, then checks the open file
+/// (`fstat`) against `trust`. `Ok(None)` when there is nothing there.
+fn open_checked(
+    options: &mut fs::OpenOptions,
+    path: &Path,
+    trust: Trust,
+) -> Result<Option<fs::File>, Error> {
+    let opened = options
         .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits())
         .open(path);
     let file = match opened {
@@ -389,31 +410,6 @@ pub fn open_read(path: &Path, trust: Trust) -> Result<Option<fs::File>, Error> {
     })?;
     check_meta(path, &meta, trust)?;
     Ok(Some(file))
-}
-
-/// Opens `path` for appending, creating it (mode 0600) when missing,
-/// without following a link, then checks what was opened against `trust`
-/// (a log file: ours, a regular file, not writable by others).
-pub fn open_append(path: &Path, trust: Trust) -> Result<fs::File, Error> {
-    let file = fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o600)
-        .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits())
-        .open(path)
-        .map_err(|source| match source.raw_os_error() {
-            Some(nix::libc::ELOOP) => link_refused(path, trust),
-            _ => Error::Open {
-                path: path.to_path_buf(),
-                source,
-            },
-        })?;
-    let meta = file.metadata().map_err(|source| Error::Open {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    check_meta(path, &meta, trust)?;
-    Ok(file)
 }
 
 /// Reads a whole file through [`open_read`]; `Ok(None)` when missing.
