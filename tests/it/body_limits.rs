@@ -73,10 +73,11 @@ fn assert_api_error(v: &Value, kind: &str, needle: &str) {
     assert!(msg.contains(needle), "{v}");
 }
 
-/// Stops the proxy and returns the recorded `error` events' messages.
-fn recorded_errors(env: &Env, proxy: &mut Proxy) -> Vec<String> {
+/// Stops the proxy; some recorded `error` event's message says `needle`.
+fn assert_recorded_error(env: &Env, proxy: &mut Proxy, needle: &str) {
     proxy.stop();
-    env.run_ok(&["sessions", "export", "--format", "jsonl"])
+    let errors: Vec<String> = env
+        .run_ok(&["sessions", "export", "--format", "jsonl"])
         .lines()
         .map(|l| serde_json::from_str::<Value>(l).unwrap())
         .filter(|e| e["kind"] == "error")
@@ -86,7 +87,19 @@ fn recorded_errors(env: &Env, proxy: &mut Proxy) -> Vec<String> {
                 .unwrap_or_default()
                 .to_string()
         })
-        .collect()
+        .collect();
+    assert!(
+        errors.iter().any(|m| m.contains(needle)),
+        "{needle}: {errors:?}"
+    );
+}
+
+/// The data of the event that ends `stream`, which must be an `error` event.
+fn final_error_event(stream: &str) -> Value {
+    let last = stream.trim_end().rsplit("\n\n").next().unwrap_or_default();
+    assert!(last.starts_with("event: error\n"), "{stream}");
+    let data = last.split_once("data: ").map_or("", |(_, d)| d);
+    serde_json::from_str(data).unwrap_or_else(|e| panic!("{e}: {last}"))
 }
 
 fn messages_sent(fake: &FakeAnthropic) -> usize {
@@ -154,11 +167,7 @@ async fn a_gzip_json_answer_bomb_gets_a_502() {
     let peak = peak_rss_kb(&proxy);
     eprintln!("JSON answer bomb: proxy VmHWM {peak} kB");
     assert!(peak < MAX_PEAK_RSS_KB, "proxy VmHWM {peak} kB");
-    let errors = recorded_errors(&env, &mut proxy);
-    assert!(
-        errors.iter().any(|m| m.contains("to more than 64 MiB")),
-        "{errors:?}"
-    );
+    assert_recorded_error(&env, &mut proxy, "to more than 64 MiB");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -205,11 +214,7 @@ async fn a_zstd_event_stream_bomb_ends_with_an_error_event() {
         started.elapsed()
     );
     assert!(peak < MAX_PEAK_RSS_KB, "proxy VmHWM {peak} kB");
-    let errors = recorded_errors(&env, &mut proxy);
-    assert!(
-        errors.iter().any(|m| m.contains("larger than")),
-        "{errors:?}"
-    );
+    assert_recorded_error(&env, &mut proxy, "larger than");
 }
 
 /// `hoopctl`'s masking limit (`MAX_MASKED_BODY`).
@@ -523,15 +528,8 @@ async fn an_event_the_inspector_cannot_read_ends_the_stream() {
     assert!(text.contains("message_start"), "{text}");
     assert!(!text.contains("tool_use\""), "{text}");
     assert!(!text.contains("rm -rf"), "{text}");
-    let last = text.trim_end().rsplit("\n\n").next().unwrap_or_default();
-    assert!(last.starts_with("event: error\n"), "{text}");
-    let data: Value = serde_json::from_str(last.split_once("data: ").unwrap().1).unwrap();
-    assert_api_error(&data, "api_error", "cannot be read");
-    let errors = recorded_errors(&env, &mut proxy);
-    assert!(
-        errors.iter().any(|m| m.contains("cannot be read")),
-        "{errors:?}"
-    );
+    assert_api_error(&final_error_event(&text), "api_error", "cannot be read");
+    assert_recorded_error(&env, &mut proxy, "cannot be read");
 }
 
 /// An answer the inspector cannot read because of its headers (an
@@ -621,12 +619,8 @@ async fn an_event_stream_past_its_decoded_limit_ends_with_an_error_event() {
         "{} bytes passed",
         text.len()
     );
-    let last = text.trim_end().rsplit("\n\n").next().unwrap_or_default();
-    assert!(last.starts_with("event: error\n"), "{last}");
-    assert!(
-        last.contains("too large") && last.contains("1048576"),
-        "{last}"
-    );
-    let errors = recorded_errors(&env, &mut proxy);
-    assert!(errors.iter().any(|m| m.contains("too large")), "{errors:?}");
+    let data = final_error_event(&text);
+    assert_api_error(&data, "api_error", "too large");
+    assert_api_error(&data, "api_error", "1048576");
+    assert_recorded_error(&env, &mut proxy, "too large");
 }
