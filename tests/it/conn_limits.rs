@@ -251,6 +251,15 @@ async fn a_stopped_upstream_gets_a_504() {
     }
 }
 
+/// A proxy whose policy allows tunnels to `allow` (an `[egress]` entry).
+fn proxy_allowing(env: &Env, allow: &str, extra: &[&str]) -> Proxy {
+    let policy = support::write_policy(env, &format!("[egress]\nallow = [\"{allow}\"]\n"));
+    let mut args = vec!["--upstream", "http://127.0.0.1:9", "--policy"];
+    args.push(policy.to_str().unwrap());
+    args.extend(extra);
+    env.start_proxy(&args)
+}
+
 // 5. Egress by host and port: an allowed host is tunnelled on 443 only,
 //    unless its `allow` entry names the port; nothing is dialled otherwise.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -267,13 +276,7 @@ async fn egress_is_decided_by_host_and_port() {
     });
 
     let env = Env::new();
-    let policy = support::write_policy(&env, "[egress]\nallow = [\"127.0.0.1\"]\n");
-    let proxy = env.start_proxy(&[
-        "--upstream",
-        "http://127.0.0.1:9",
-        "--policy",
-        policy.to_str().unwrap(),
-    ]);
+    let proxy = proxy_allowing(&env, "127.0.0.1", &[]);
     let auth = client::basic_auth(&proxy.secret);
     let target = format!("127.0.0.1:{port}");
     let (_, resp) = client::connect_tunnel(proxy.addr, &target, Some(&auth))
@@ -299,14 +302,7 @@ async fn egress_is_decided_by_host_and_port() {
 
     // Named with its port, it is tunnelled.
     let env = Env::new();
-    let policy =
-        support::write_policy(&env, &format!("[egress]\nallow = [\"127.0.0.1:{port}\"]\n"));
-    let proxy = env.start_proxy(&[
-        "--upstream",
-        "http://127.0.0.1:9",
-        "--policy",
-        policy.to_str().unwrap(),
-    ]);
+    let proxy = proxy_allowing(&env, &format!("127.0.0.1:{port}"), &[]);
     let auth = client::basic_auth(&proxy.secret);
     let (_, resp) = client::connect_tunnel(proxy.addr, &target, Some(&auth))
         .await
@@ -337,16 +333,7 @@ async fn silent_tunnels_are_closed_and_busy_ones_kept() {
         }
     });
     let env = Env::new();
-    let policy =
-        support::write_policy(&env, &format!("[egress]\nallow = [\"127.0.0.1:{port}\"]\n"));
-    let proxy = env.start_proxy(&[
-        "--upstream",
-        "http://127.0.0.1:9",
-        "--policy",
-        policy.to_str().unwrap(),
-        "--idle-timeout",
-        "1",
-    ]);
+    let proxy = proxy_allowing(&env, &format!("127.0.0.1:{port}"), &["--idle-timeout", "1"]);
     let auth = client::basic_auth(&proxy.secret);
     let target = format!("127.0.0.1:{port}");
 
