@@ -237,10 +237,12 @@ async fn drive(
 /// agent went away.
 async fn fail(ctx: &Context, tx: &Tx, err: ApiError) -> bool {
     if let Some(r) = &ctx.record {
-        let data = serde_json::json!({ "status": err.status, "message": err.message });
-        let mut ev = r.event(&ctx.request_id, Kind::Error, data);
-        ev.text = Some(err.message.clone());
-        r.recorder.record(ev);
+        r.recorder.record(crate::proxy::record::error(
+            r.session.clone(),
+            &ctx.request_id,
+            err.status,
+            &err.message,
+        ));
     }
     send(tx, Bytes::from(err.to_sse_event())).await
 }

@@ -14,7 +14,7 @@ mod gateway;
 pub mod head;
 pub(crate) mod limit;
 mod pipeline;
-mod record;
+pub(crate) mod record;
 pub use record::bench_recording;
 mod rewind;
 mod service;
